@@ -1,0 +1,33 @@
+# Turns every storage/scripts/NAME.lua into an entry of a generated table:
+#   scripts_gen.h: enum script_id { SCRIPT_NAME, ..., SCRIPT__COUNT };
+#   scripts_gen.c: const struct script_source script_sources[SCRIPT__COUNT];
+# Run as: cmake -DOUT_DIR=... -DSCRIPTS_DIR=... -P embed_scripts.cmake
+file(GLOB scripts ${SCRIPTS_DIR}/*.lua)
+list(SORT scripts)
+file(MAKE_DIRECTORY ${OUT_DIR})
+set(h "/* Generated from storage/scripts/NAME.lua by cmake/embed_scripts.cmake. */\n")
+string(APPEND h "#ifndef ONAIR_SCRIPTS_GEN_H\n#define ONAIR_SCRIPTS_GEN_H\n#include <stddef.h>\n")
+string(APPEND h "struct script_source { const char *name; const char *body; size_t len; };\n")
+string(APPEND h "enum script_id {\n")
+set(c "/* Generated from storage/scripts/NAME.lua by cmake/embed_scripts.cmake. */\n")
+string(APPEND c "#include \"storage/scripts_gen.h\"\n")
+set(table "const struct script_source script_sources[SCRIPT__COUNT] = {\n")
+foreach(path ${scripts})
+  get_filename_component(name ${path} NAME_WE)
+  string(APPEND h "    SCRIPT_${name},\n")
+  file(READ ${path} hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND c "static const char body_${name}[] = {${bytes}0};\n")
+  string(APPEND table "    {\"${name}\", body_${name}, ${len}},\n")
+endforeach()
+string(APPEND h "    SCRIPT__COUNT\n};\nextern const struct script_source script_sources[SCRIPT__COUNT];\n#endif\n")
+string(APPEND table "};\n")
+file(WRITE ${OUT_DIR}/scripts_gen.h.tmp "${h}")
+file(WRITE ${OUT_DIR}/scripts_gen.c.tmp "${c}${table}")
+# Only touch the outputs when they change, so unrelated builds stay incremental.
+foreach(f scripts_gen.h scripts_gen.c)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT_DIR}/${f}.tmp ${OUT_DIR}/${f})
+  file(REMOVE ${OUT_DIR}/${f}.tmp)
+endforeach()

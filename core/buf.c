@@ -1,0 +1,97 @@
+#include "core/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(buf *b, arena *a) {
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->a = a;
+}
+
+char *buf_reserve(buf *b, size_t extra) {
+    if (b->cap - b->len >= extra)
+        return b->data + b->len;
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    while (cap - b->len < extra)
+        cap *= 2;
+    if (b->a) {
+        char *p = arena_alloc(b->a, cap);
+        if (b->len)
+            memcpy(p, b->data, b->len);
+        b->data = p;
+    } else {
+        b->data = xrealloc(b->data, cap);
+    }
+    b->cap = cap;
+    return b->data + b->len;
+}
+
+void buf_commit(buf *b, size_t n) {
+    b->len += n;
+}
+
+void buf_append(buf *b, const void *p, size_t n) {
+    if (!n)
+        return;
+    memcpy(buf_reserve(b, n), p, n);
+    b->len += n;
+}
+
+void buf_appendc(buf *b, char c) {
+    *buf_reserve(b, 1) = c;
+    b->len++;
+}
+
+void buf_appends(buf *b, const char *s) {
+    buf_append(b, s, strlen(s));
+}
+
+void buf_vprintf(buf *b, const char *fmt, va_list ap) {
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n <= 0)
+        return;
+    char *p = buf_reserve(b, (size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void buf_printf(buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void buf_append_u64(buf *b, unsigned long long v) {
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+void buf_append_i64(buf *b, long long v) {
+    if (v < 0) {
+        buf_appendc(b, '-');
+        buf_append_u64(b, 0ULL - (unsigned long long)v);
+    } else {
+        buf_append_u64(b, (unsigned long long)v);
+    }
+}
+
+void buf_clear(buf *b) {
+    b->len = 0;
+}
+
+void buf_free(buf *b) {
+    if (!b->a)
+        free(b->data);
+    buf_init(b, b->a);
+}

@@ -39,6 +39,8 @@ static enum jwt_result verify(const char *tok) {
 }
 
 static void b64_append(buf *b, const char *s, size_t n) {
+    if (n == 0)
+        return; /* buf_reserve(b, 0) on an empty buf yields NULL + 0 */
     char *p = buf_reserve(b, b64url_encoded_len(n));
     buf_commit(b, b64url_encode(p, (const uint8_t *)s, n));
 }

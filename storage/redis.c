@@ -1,0 +1,550 @@
+#include "storage/redis.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <mbedtls/sha1.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/log.h"
+
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+/* One command in flight.  hiredis holds a pointer to it as privdata and calls
+ * back exactly once (with a reply, or NULL when the context goes away); `done`
+ * records that the user's callback already ran (deadline passed). */
+struct pending {
+    struct pending *next, *prev;
+    rds_client *client;
+    rds_cb cb;
+    void *ud;
+    uint64_t deadline; /* uv_now() ms */
+    bool done;
+    bool internal; /* handshake command: its reply drives the state machine */
+    /* For EVALSHA: the formatted command, kept to retry as EVAL on NOSCRIPT. */
+    char *formatted;
+    size_t formatted_len;
+    int script;
+};
+
+struct rds_client {
+    uv_loop_t *loop;
+    redisAsyncContext *ac;
+    enum rds_state state;
+    uv_timer_t timer; /* oldest deadline, connect/handshake deadline, or backoff */
+    bool drop_requested;
+    unsigned attempt;
+    uint64_t reconnects;
+    uint32_t timeout_ms;
+    rds_state_cb on_state;
+    void *ud;
+    struct pending head; /* sentinel of the in-flight list, oldest first */
+    unsigned handshake_left;
+    bool closing;
+
+    /* Where to connect. */
+    char *host; /* numeric address */
+    int port;
+    char *unix_path;
+    char *user, *password;
+    int db;
+};
+
+static char script_sha[SCRIPT__COUNT][41];
+static struct pending *free_pending;
+
+static void arm_timer(rds_client *c);
+static void drop_connection(rds_client *c, const char *why);
+
+const char *rds_state_name(enum rds_state s) {
+    static const char *const names[] = {"disconnected", "connecting", "ready", "backoff", "closed"};
+    return names[s];
+}
+
+static void set_state(rds_client *c, enum rds_state s) {
+    if (c->state == s)
+        return;
+    c->state = s;
+    if (c->on_state)
+        c->on_state(c, s, c->ud);
+}
+
+static void compute_shas(void) {
+    static bool done;
+    if (done)
+        return;
+    for (int i = 0; i < SCRIPT__COUNT; i++) {
+        unsigned char d[20];
+        mbedtls_sha1_ret((const unsigned char *)script_sources[i].body, script_sources[i].len, d);
+        for (int j = 0; j < 20; j++)
+            snprintf(script_sha[i] + 2 * j, 3, "%02x", d[j]);
+    }
+    done = true;
+}
+
+/* Parses redis://[user:pass@]host:port[/db] or unix:///path. */
+static int parse_url(rds_client *c, const char *url) {
+    if (strncmp(url, "unix://", 7) == 0) {
+        c->unix_path = xstrdup(url + 7);
+        return c->unix_path[0] == '/' ? 0 : -1;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    const char *p = url + 8, *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            if (colon > p)
+                c->user = strndup(p, (size_t)(colon - p));
+            c->password = strndup(colon + 1, (size_t)(at - colon - 1));
+        } else {
+            c->password = strndup(p, (size_t)(at - p));
+        }
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    const char *hostend = slash ? slash : p + strlen(p);
+    const char *colon = NULL;
+    for (const char *q = p; q < hostend; q++)
+        if (*q == ':')
+            colon = q;
+    char host[256];
+    size_t hlen = (size_t)((colon ? colon : hostend) - p);
+    if (hlen == 0 || hlen >= sizeof host)
+        return -1;
+    memcpy(host, p, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    c->port = colon ? atoi(colon + 1) : 6379;
+    if (c->port <= 0 || c->port > 65535)
+        return -1;
+    c->db = slash && slash[1] ? atoi(slash + 1) : 0;
+    /* Resolve once, now: the loop must never wait for DNS. */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+        return -1;
+    char num[64];
+    int rc = getnameinfo(res->ai_addr, res->ai_addrlen, num, sizeof num, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+    if (rc != 0)
+        return -1;
+    c->host = xstrdup(num);
+    return 0;
+}
+
+rds_client *rds_new(uv_loop_t *loop, const struct rds_options *opt) {
+    compute_shas();
+    rds_client *c = xcalloc(1, sizeof *c);
+    c->loop = loop;
+    c->timeout_ms = opt->timeout_ms;
+    c->on_state = opt->on_state;
+    c->ud = opt->ud;
+    c->head.next = c->head.prev = &c->head;
+    if (parse_url(c, opt->url) < 0) {
+        log_error("redis", "cannot use Redis URL %s", opt->url);
+        free(c->host);
+        free(c->unix_path);
+        free(c->user);
+        free(c->password);
+        free(c);
+        return NULL;
+    }
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    return c;
+}
+
+enum rds_state rds_state(const rds_client *c) {
+    return c->state;
+}
+
+uint64_t rds_reconnects(const rds_client *c) {
+    return c->reconnects;
+}
+
+static struct pending *pending_new(rds_client *c, rds_cb cb, void *ud) {
+    struct pending *p = free_pending;
+    if (p)
+        free_pending = p->next;
+    else
+        p = xmalloc(sizeof *p);
+    memset(p, 0, sizeof *p);
+    p->client = c;
+    p->cb = cb;
+    p->ud = ud;
+    p->script = -1;
+    p->deadline = uv_now(c->loop) + c->timeout_ms;
+    /* Append: the list stays in deadline order because every command has the
+     * same timeout. */
+    p->prev = c->head.prev;
+    p->next = &c->head;
+    c->head.prev->next = p;
+    c->head.prev = p;
+    return p;
+}
+
+static void pending_free(struct pending *p) {
+    p->prev->next = p->next;
+    p->next->prev = p->prev;
+    free(p->formatted);
+    p->next = free_pending;
+    free_pending = p;
+}
+
+/* Runs the user's callback once. */
+static void pending_finish(struct pending *p, redisReply *reply, int err) {
+    if (p->done)
+        return;
+    p->done = true;
+    if (p->cb)
+        p->cb(reply, err, p->ud);
+}
+
+static int send_formatted(rds_client *c, struct pending *p, const char *cmd, size_t len);
+
+/* Makes sure a READY client's timer watches the command just sent. */
+static void watch(rds_client *c) {
+    if (c->state == RDS_READY && !uv_is_active((uv_handle_t *)&c->timer))
+        arm_timer(c);
+}
+
+/* hiredis' callback for every command. */
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
+    struct pending *p = privdata;
+    rds_client *c = p->client;
+    redisReply *reply = r;
+    if (!reply) {
+        /* The context is going away; nothing more can be sent on it. */
+        if (c->state == RDS_READY)
+            set_state(c, RDS_DISCONNECTED);
+        pending_finish(p, NULL, RDS_EDOWN);
+        pending_free(p);
+        return;
+    }
+    if (!p->done && p->script >= 0 && rds_reply_is_error(reply, "NOSCRIPT") && p->formatted) {
+        /* Retry once as EVAL: replace "EVALSHA <sha>" in the formatted command. */
+        const struct script_source *src = &script_sources[p->script];
+        const char *tail = strstr(p->formatted, script_sha[p->script]);
+        if (tail) {
+            tail += 40 + 2; /* the sha and its CRLF */
+            size_t argc_len = (size_t)(strchr(p->formatted, '\n') + 1 - p->formatted);
+            char lenbuf[32];
+            int ln = snprintf(lenbuf, sizeof lenbuf, "$%zu\r\n", src->len);
+            size_t tail_len = p->formatted_len - (size_t)(tail - p->formatted);
+            size_t n = argc_len + 10 + (size_t)ln + src->len + 2 + tail_len;
+            char *cmd = xmalloc(n);
+            size_t o = 0;
+            memcpy(cmd + o, p->formatted, argc_len), o += argc_len;
+            memcpy(cmd + o, "$4\r\nEVAL\r\n", 10), o += 10;
+            memcpy(cmd + o, lenbuf, (size_t)ln), o += (size_t)ln;
+            memcpy(cmd + o, src->body, src->len), o += src->len;
+            memcpy(cmd + o, "\r\n", 2), o += 2;
+            memcpy(cmd + o, tail, tail_len), o += tail_len;
+            struct pending *retry = pending_new(c, p->cb, p->ud);
+            retry->deadline = p->deadline;
+            log_warn("redis", "script %s was not loaded; retrying with EVAL", src->name);
+            p->done = true; /* the retry owns the user's callback now */
+            if (send_formatted(c, retry, cmd, o) < 0)
+                pending_finish(retry, NULL, RDS_EDOWN), pending_free(retry);
+            free(cmd);
+            pending_free(p);
+            (void)ac;
+            return;
+        }
+    }
+    pending_finish(p, reply, 0);
+    pending_free(p);
+}
+
+static int send_formatted(rds_client *c, struct pending *p, const char *cmd, size_t len) {
+    if (redisAsyncFormattedCommand(c->ac, on_reply, p, cmd, len) != REDIS_OK)
+        return -1;
+    watch(c);
+    return 0;
+}
+
+/* Fails every command in flight (user callbacks run now, with `err`); the
+ * pending records stay until hiredis lets go of them. */
+static void fail_all(rds_client *c, int err) {
+    for (struct pending *p = c->head.next; p != &c->head; p = p->next)
+        if (!p->done) {
+            p->done = true;
+            if (p->cb && !p->internal)
+                p->cb(NULL, err, p->ud);
+        }
+}
+
+static void start_connect(rds_client *c);
+
+static void on_timer_closed(uv_handle_t *h) {
+    rds_client *c = h->data;
+    free(c->host);
+    free(c->unix_path);
+    free(c->user);
+    free(c->password);
+    free(c);
+}
+
+/* The timer means, by state: BACKOFF, time to reconnect; CONNECTING, the
+ * connect-and-handshake deadline passed (or the handshake failed); READY, the
+ * oldest command's deadline may have passed. */
+static void on_timer(uv_timer_t *t) {
+    rds_client *c = t->data;
+    switch (c->state) {
+    case RDS_BACKOFF:
+        start_connect(c);
+        return;
+    case RDS_CONNECTING:
+        drop_connection(c, c->drop_requested ? "handshake failed" : "connect timed out");
+        return;
+    case RDS_READY:
+        arm_timer(c);
+        return;
+    default:
+        return;
+    }
+}
+
+/* Arms the timer for the oldest in-flight deadline, or drops the connection
+ * when it has already passed. */
+static void arm_timer(rds_client *c) {
+    uint64_t now = uv_now(c->loop);
+    struct pending *oldest = NULL;
+    for (struct pending *p = c->head.next; p != &c->head; p = p->next)
+        if (!p->done) {
+            oldest = p;
+            break;
+        }
+    if (!oldest) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    if (oldest->deadline <= now) {
+        log_warn("redis", "command timed out after %u ms; reconnecting", c->timeout_ms);
+        drop_connection(c, "timeout");
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, oldest->deadline - now, 0);
+}
+
+static void schedule_reconnect(rds_client *c) {
+    if (c->closing) {
+        set_state(c, RDS_CLOSED);
+        return;
+    }
+    unsigned shift = c->attempt < 6 ? c->attempt : 6;
+    uint64_t delay = (uint64_t)BACKOFF_MIN_MS << shift;
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    delay = delay / 2 + (uint64_t)rand() % (delay / 2 + 1); /* jitter: 50%..100% */
+    c->attempt++;
+    set_state(c, RDS_BACKOFF);
+    uv_timer_start(&c->timer, on_timer, delay, 0);
+}
+
+/* Abandons the current connection: fails what is in flight, frees the
+ * context (hiredis then releases every pending record) and backs off. */
+static void drop_connection(rds_client *c, const char *why) {
+    redisAsyncContext *ac = c->ac;
+    set_state(c, RDS_DISCONNECTED);
+    fail_all(c, RDS_ETIMEDOUT);
+    c->ac = NULL;
+    if (ac)
+        redisAsyncFree(ac); /* calls on_reply(NULL) for each pending; no disconnect cb for us */
+    log_debug("redis", "connection dropped: %s", why);
+    schedule_reconnect(c);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+    rds_client *c = ac->data;
+    if (!c || c->ac != ac)
+        return; /* dropped by us: already handled */
+    c->ac = NULL;
+    log_warn("redis", "connection lost: %s", ac->errstr[0] ? ac->errstr : "closed");
+    set_state(c, RDS_DISCONNECTED);
+    fail_all(c, RDS_EDOWN);
+    (void)status;
+    schedule_reconnect(c);
+}
+
+static void handshake_step(redisReply *reply, int err, void *ud) {
+    rds_client *c = ud;
+    if (err || !reply || reply->type == REDIS_REPLY_ERROR) {
+        log_warn("redis", "handshake failed: %s",
+                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+        /* Not from inside hiredis' callback: let the timer drop it. */
+        c->drop_requested = true;
+        c->handshake_left = 0;
+        uv_timer_start(&c->timer, on_timer, 0, 0);
+        return;
+    }
+    if (--c->handshake_left == 0) {
+        c->attempt = 0;
+        log_info("redis", "connected and ready");
+        uv_timer_stop(&c->timer);
+        set_state(c, RDS_READY);
+        arm_timer(c);
+    }
+}
+
+static void internal_command(rds_client *c, int argc, const char **argv) {
+    struct pending *p = pending_new(c, handshake_step, c);
+    p->internal = true;
+    c->handshake_left++;
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+    if (len < 0 || send_formatted(c, p, cmd, (size_t)len) < 0) {
+        c->handshake_left--;
+        pending_free(p);
+    }
+    free(cmd);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+    rds_client *c = ac->data;
+    if (!c || c->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        log_write(c->attempt ? LOG_DEBUG : LOG_WARN, "redis", 0, "cannot connect: %s (retrying)",
+                  ac->errstr);
+        c->ac = NULL; /* hiredis frees it after this callback */
+        fail_all(c, RDS_EDOWN);
+        schedule_reconnect(c);
+        return;
+    }
+    /* Pipelined handshake: AUTH, SELECT, then every script.  READY when the
+     * last reply is in. */
+    c->handshake_left = 0;
+    if (c->password) {
+        const char *auth[3] = {"AUTH", c->user ? c->user : c->password, c->password};
+        internal_command(c, c->user ? 3 : 2, auth);
+    }
+    if (c->db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", c->db);
+        const char *sel[2] = {"SELECT", db};
+        internal_command(c, 2, sel);
+    }
+    for (int i = 0; i < SCRIPT__COUNT; i++) {
+        const char *load[3] = {"SCRIPT", "LOAD", script_sources[i].body};
+        internal_command(c, 3, load);
+    }
+    if (c->handshake_left == 0) {
+        const char *ping[1] = {"PING"};
+        internal_command(c, 1, ping);
+    }
+}
+
+static void start_connect(rds_client *c) {
+    if (c->closing)
+        return;
+    if (c->reconnects || c->attempt)
+        c->reconnects++;
+    redisAsyncContext *ac =
+        c->unix_path ? redisAsyncConnectUnix(c->unix_path) : redisAsyncConnect(c->host, c->port);
+    if (!ac || ac->err) {
+        log_write(c->attempt ? LOG_DEBUG : LOG_WARN, "redis", 0, "cannot connect: %s (retrying)",
+                  ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    ac->data = c;
+    c->ac = ac;
+    set_state(c, RDS_CONNECTING);
+    redisLibuvAttach(ac, c->loop);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* One deadline bounds the connect and the handshake together. */
+    c->drop_requested = false;
+    uv_timer_start(&c->timer, on_timer, c->timeout_ms, 0);
+}
+
+void rds_start(rds_client *c) {
+    start_connect(c);
+}
+
+void rds_close(rds_client *c) {
+    c->closing = true;
+    redisAsyncContext *ac = c->ac;
+    c->ac = NULL;
+    fail_all(c, RDS_EDOWN);
+    if (ac)
+        redisAsyncFree(ac);
+    set_state(c, RDS_CLOSED);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+bool rds_reply_is_error(const redisReply *r, const char *prefix) {
+    return r && r->type == REDIS_REPLY_ERROR && r->str &&
+           strncmp(r->str, prefix, strlen(prefix)) == 0;
+}
+
+int rds_command(rds_client *c, rds_cb cb, void *ud, const char *fmt, ...) {
+    if (c->state != RDS_READY)
+        return -1;
+    struct pending *p = pending_new(c, cb, ud);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(c->ac, on_reply, p, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        pending_free(p);
+        return -1;
+    }
+    watch(c);
+    return 0;
+}
+
+int rds_command_argv(rds_client *c, rds_cb cb, void *ud, int argc, const char **argv,
+                     const size_t *lens) {
+    if (c->state != RDS_READY)
+        return -1;
+    struct pending *p = pending_new(c, cb, ud);
+    if (redisAsyncCommandArgv(c->ac, on_reply, p, argc, argv, lens) != REDIS_OK) {
+        pending_free(p);
+        return -1;
+    }
+    watch(c);
+    return 0;
+}
+
+#define EVAL_MAX_ARGS 64
+
+int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
+             const char **argv, const size_t *lens) {
+    if (c->state != RDS_READY || argc + 3 > EVAL_MAX_ARGS || nkeys > argc)
+        return -1;
+    const char *av[EVAL_MAX_ARGS];
+    size_t al[EVAL_MAX_ARGS];
+    char nk[12];
+    av[0] = "EVALSHA", al[0] = 7;
+    av[1] = script_sha[script], al[1] = 40;
+    al[2] = (size_t)snprintf(nk, sizeof nk, "%d", nkeys), av[2] = nk;
+    for (int i = 0; i < argc; i++) {
+        av[3 + i] = argv[i];
+        al[3 + i] = lens ? lens[i] : strlen(argv[i]);
+    }
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc + 3, av, al);
+    if (len < 0)
+        return -1;
+    struct pending *p = pending_new(c, cb, ud);
+    p->script = (int)script;
+    p->formatted = cmd; /* freed with the record */
+    p->formatted_len = (size_t)len;
+    if (send_formatted(c, p, cmd, (size_t)len) < 0) {
+        pending_free(p);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,84 @@
+/* Asynchronous Redis client (hiredis 0.14 on the libuv loop), written as an
+ * explicit state machine:
+ *
+ *   DISCONNECTED -> CONNECTING -> (AUTH, SELECT, SCRIPT LOAD) -> READY
+ *        ^                                                         |
+ *        +------------- BACKOFF <----- error, EOF or timeout ------+
+ *
+ * Every command carries a deadline (hiredis 0.14 has none: one uv timer per
+ * client watches the oldest command).  When a deadline passes, every command
+ * in flight fails with RDS_ETIMEDOUT together and the connection is dropped and
+ * re-established with exponential backoff and jitter, so a hung Redis costs a
+ * request at most one deadline and later requests fail fast.
+ *
+ * Promises to callers:
+ *  - rds_command() and friends return -1 at once when the client is not READY
+ *    (the caller answers 503); otherwise the callback runs exactly once, later,
+ *    never from inside the call.
+ *  - The callback gets either a reply (possibly a Redis error reply) with
+ *    err == 0, or reply == NULL with err < 0.  The reply is freed after the
+ *    callback returns.
+ *  - Scripts are loaded on every (re)connect and called with EVALSHA; a NOSCRIPT
+ *    answer is retried once with EVAL transparently. */
+#ifndef ONAIR_REDIS_H
+#define ONAIR_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "storage/scripts_gen.h"
+
+typedef struct rds_client rds_client;
+
+enum rds_state { RDS_DISCONNECTED, RDS_CONNECTING, RDS_READY, RDS_BACKOFF, RDS_CLOSED };
+
+enum rds_err {
+    RDS_ETIMEDOUT = -1, /* the command's deadline passed */
+    RDS_EDOWN = -2,     /* the connection was lost before the reply */
+};
+
+typedef void (*rds_cb)(redisReply *reply, int err, void *ud);
+typedef void (*rds_state_cb)(rds_client *c, enum rds_state state, void *ud);
+
+struct rds_options {
+    const char *url;       /* redis://[user:pass@]host:port[/db] or unix:///path */
+    uint32_t timeout_ms;   /* deadline of every command and of the handshake */
+    rds_state_cb on_state; /* optional: told of every state change */
+    void *ud;
+};
+
+/* Parses the URL (resolving a host name once, here, never on the loop) and
+ * returns a client that is not yet connected, or NULL with a log line. */
+rds_client *rds_new(uv_loop_t *loop, const struct rds_options *opt);
+
+/* Starts connecting. */
+void rds_start(rds_client *c);
+
+/* Fails every command in flight with RDS_EDOWN, stops reconnecting, and frees
+ * the client once its handles are closed (the loop must run for that). */
+void rds_close(rds_client *c);
+
+enum rds_state rds_state(const rds_client *c);
+const char *rds_state_name(enum rds_state s);
+static inline bool rds_ready(const rds_client *c) {
+    return rds_state(c) == RDS_READY;
+}
+
+/* Total reconnections since start (for metrics). */
+uint64_t rds_reconnects(const rds_client *c);
+
+int rds_command(rds_client *c, rds_cb cb, void *ud, const char *fmt, ...);
+int rds_command_argv(rds_client *c, rds_cb cb, void *ud, int argc, const char **argv,
+                     const size_t *lens);
+
+/* EVALSHA script with argv[0..nkeys) as keys and the rest as arguments. */
+int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
+             const char **argv, const size_t *lens);
+
+/* True when the reply is a Redis error whose message starts with `prefix`. */
+bool rds_reply_is_error(const redisReply *r, const char *prefix);
+
+#endif

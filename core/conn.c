@@ -1,0 +1,513 @@
+#include "core/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/server.h"
+
+#define OUT_HIGH_WATER (1u << 20) /* stop reading above this much unsent output */
+#define OUT_LOW_WATER (256u << 10)
+#define LINGER_MS 1000 /* after the last response of a closing connection */
+#define READ_BUF_SIZE (64u << 10)
+
+enum phase {
+    PH_IDLE,     /* between requests: keep-alive timer */
+    PH_HEADERS,  /* first byte seen: header deadline */
+    PH_BODY,     /* headers done: body idle timer */
+    PH_HANDLING, /* handler running or waiting on Redis: no timer */
+    PH_LINGER,   /* response sent, write side shut: drain input until EOF */
+};
+
+struct conn {
+    uv_tcp_t tcp; /* first: the handle's data is the conn */
+    uv_timer_t timer;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    struct http_parser parser;
+    http_request *req; /* being parsed or handled; NULL when idle */
+    char *pending_in;  /* unparsed bytes while a request is handled */
+    size_t pending_in_len;
+    buf out;                  /* queued output (malloc-backed) */
+    buf writing;              /* the buffer uv_write is sending */
+    struct conn *next, *prev; /* srv.conns */
+    struct conn *flush_next;  /* turn list: output to send or a request completed */
+    uint32_t nrequests;
+    uint8_t phase;
+    uint8_t handles_open;
+    bool in_turn_list;
+    bool in_dispatch; /* inside the handler call: completion is the caller's */
+    bool completed;   /* the async request responded; finish it at the turn's end */
+    bool reading;
+    bool closing; /* handles closing */
+    bool close_after_write;
+};
+
+static uv_check_t turn_check;
+static struct conn *turn_list;
+static char read_buf[READ_BUF_SIZE];
+static http_request *free_requests;
+static uint64_t next_request_id;
+
+static void conn_close(struct conn *c);
+static void feed(struct conn *c, const char *data, size_t n);
+static void update_reading(struct conn *c);
+static void arm_timer(struct conn *c);
+
+/* ---- requests ---- */
+
+static http_request *request_new(struct conn *c) {
+    http_request *req = free_requests;
+    if (req)
+        free_requests = req->ctx;
+    else
+        req = xmalloc(sizeof *req);
+    memset(req, 0, sizeof *req);
+    arena_init(&req->arena);
+    req->conn = c;
+    req->id = ++next_request_id;
+    req->start_ns = uv_hrtime();
+    req->keep_alive = true;
+    req->http_minor = 1; /* until the request line says otherwise */
+    req->match.index = -1;
+    return req;
+}
+
+static void request_free(http_request *req) {
+    arena_reset(&req->arena);
+    req->ctx = free_requests;
+    free_requests = req;
+}
+
+/* ---- lifetime ---- */
+
+static void maybe_free(struct conn *c) {
+    if (c->handles_open || c->req)
+        return;
+    free(c->pending_in);
+    buf_free(&c->out);
+    buf_free(&c->writing);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    struct conn *c = h->data;
+    c->handles_open--;
+    maybe_free(c);
+}
+
+static void turn_add(struct conn *c) {
+    if (c->in_turn_list)
+        return;
+    c->in_turn_list = true;
+    c->flush_next = turn_list;
+    turn_list = c;
+}
+
+/* Closes both handles and unlinks the connection.  Safe to call repeatedly
+ * and from any callback; the memory goes in maybe_free. */
+static void conn_close(struct conn *c) {
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->prev ? (void)(c->prev->next = c->next) : (void)(srv.conns = c->next);
+    if (c->next)
+        c->next->prev = c->prev;
+    srv.conns_open--;
+    if (c->req && c->phase != PH_HANDLING) {
+        /* A request still being parsed: nobody else holds it. */
+        request_free(c->req);
+        c->req = NULL;
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* ---- output ---- */
+
+static void on_shutdown(uv_shutdown_t *sr, int status) {
+    struct conn *c = sr->data;
+    if (status < 0 || c->closing) {
+        conn_close(c);
+        return;
+    }
+    /* Read (and drop) what the client still sends until it closes, so the
+     * kernel does not answer its unread bytes with a reset that could destroy
+     * the response we just sent. */
+    c->phase = PH_LINGER;
+    arm_timer(c);
+    update_reading(c);
+}
+
+static void flush(struct conn *c);
+
+static void on_write(uv_write_t *wr, int status) {
+    struct conn *c = wr->data;
+    buf_free(&c->writing); /* idle connections hold no buffers */
+    if (status < 0 || c->closing) {
+        conn_close(c);
+        return;
+    }
+    if (c->out.len) {
+        flush(c);
+        return;
+    }
+    if (c->close_after_write) {
+        c->sreq.data = c;
+        if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+            conn_close(c);
+        return;
+    }
+    update_reading(c);
+}
+
+static void flush(struct conn *c) {
+    if (c->closing || c->writing.len || !c->out.len)
+        return;
+    c->writing = c->out;
+    buf_init(&c->out, NULL);
+    uv_buf_t b = uv_buf_init(c->writing.data, (unsigned)c->writing.len);
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0)
+        conn_close(c);
+}
+
+/* ---- responses ---- */
+
+/* Queues the response and records it; the request is finished by the caller
+ * (synchronous handler) or at the end of the loop turn (asynchronous one). */
+void resp_send(http_request *req, int status, const char *content_type, const char *extra_headers,
+               const char *body, size_t len) {
+    struct conn *c = req->conn;
+    if (req->responded) {
+        log_write(LOG_ERROR, "http", req->id, "second response to one request (status %d)", status);
+        return;
+    }
+    req->responded = true;
+    req->status = status;
+    if (srv.draining || c->nrequests >= srv.cfg.max_requests_per_conn)
+        req->keep_alive = false;
+    metrics_request(req->match.index, status, uv_hrtime() - req->start_ns);
+    if (status >= 500)
+        log_write(LOG_WARN, "http", req->id, "%s %s -> %d", llhttp_method_name(req->method),
+                  req->path ? req->path : "-", status);
+    if (!c->closing) {
+        http_write_head(&c->out, status, req->keep_alive, req->http_minor, content_type, len,
+                        extra_headers);
+        buf_append(&c->out, body, len);
+        if (!req->keep_alive)
+            c->close_after_write = true;
+        turn_add(c);
+    }
+    if (!c->in_dispatch) {
+        c->completed = true;
+        turn_add(c);
+    }
+}
+
+void resp_json(http_request *req, int status, const buf *body) {
+    resp_send(req, status, "application/json; charset=utf-8", NULL, body->data, body->len);
+}
+
+void resp_json_str(http_request *req, int status, const char *json) {
+    resp_send(req, status, "application/json; charset=utf-8", NULL, json, strlen(json));
+}
+
+void resp_error(http_request *req, int status, const char *code, const char *message) {
+    buf b;
+    buf_init(&b, &req->arena);
+    http_error_body(&b, code, message);
+    resp_json(req, status, &b);
+}
+
+void resp_unavailable(http_request *req) {
+    buf b;
+    buf_init(&b, &req->arena);
+    http_error_body(&b, "unavailable", "The store is unavailable; retry shortly");
+    resp_send(req, 503, "application/json; charset=utf-8", "Retry-After: 1\r\n", b.data, b.len);
+}
+
+/* Answers a request the parser refused, then closes.  The request may be
+ * half-parsed; only its arena and id are used. */
+static void reject(struct conn *c, int status, const char *message) {
+    http_request *req = c->req;
+    if (!req)
+        req = c->req = request_new(c);
+    req->keep_alive = false;
+    req->match.index = -1;
+    c->in_dispatch = true;
+    resp_error(req, status, http_status_code(status), message);
+    c->in_dispatch = false;
+    request_free(req);
+    c->req = NULL;
+    c->phase = PH_IDLE; /* nothing more is parsed; the timer bounds the last write */
+    arm_timer(c);
+    update_reading(c);
+}
+
+/* ---- timers ---- */
+
+static void on_timer(uv_timer_t *t) {
+    struct conn *c = t->data;
+    switch (c->phase) {
+    case PH_HEADERS:
+    case PH_BODY:
+        log_write(LOG_INFO, "http", c->req ? c->req->id : 0, "request not received in time");
+        reject(c, 408, "Request not received in time");
+        break;
+    case PH_IDLE:
+    case PH_LINGER:
+        conn_close(c);
+        break;
+    default:
+        break;
+    }
+}
+
+static void arm_timer(struct conn *c) {
+    uint64_t ms;
+    switch (c->phase) {
+    case PH_IDLE:
+        ms = srv.cfg.keepalive_timeout_ms;
+        break;
+    case PH_HEADERS:
+        ms = srv.cfg.header_timeout_ms;
+        break;
+    case PH_BODY:
+        ms = srv.cfg.keepalive_timeout_ms;
+        break;
+    case PH_LINGER:
+        ms = LINGER_MS;
+        break;
+    default:
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* ---- input ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+    /* One buffer for every connection: libuv calls on_read right after this,
+     * and the data is parsed (or copied aside) before on_read returns. */
+    *b = uv_buf_init(read_buf, sizeof read_buf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+    struct conn *c = s->data;
+    if (nread < 0) {
+        if (nread == UV_EOF && c->phase != PH_LINGER && !c->closing &&
+            (c->phase == PH_HANDLING || c->out.len || c->writing.len)) {
+            /* The client half-closed after its request: answer, then close. */
+            c->close_after_write = true;
+            update_reading(c);
+            return;
+        }
+        /* EOF or error.  A request still waiting on Redis finishes on its
+         * own and its response is dropped. */
+        conn_close(c);
+        return;
+    }
+    if (nread == 0 || c->closing)
+        return;
+    if (c->phase == PH_LINGER)
+        return; /* drained and dropped */
+    feed(c, b->base, (size_t)nread);
+}
+
+/* Reading runs unless a request is being handled, output is backed up, or
+ * the connection is on its way out. */
+static void update_reading(struct conn *c) {
+    if (c->closing)
+        return;
+    size_t unsent = c->out.len + c->writing.len;
+    bool want;
+    if (c->phase == PH_LINGER)
+        want = true;
+    else if (c->phase == PH_HANDLING || c->close_after_write || c->pending_in)
+        want = false;
+    else if (c->reading)
+        want = unsent < OUT_HIGH_WATER;
+    else
+        want = unsent < OUT_LOW_WATER;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void dispatch(struct conn *c) {
+    http_request *req = c->req;
+    c->nrequests++;
+    c->phase = PH_HANDLING;
+    uv_timer_stop(&c->timer);
+    c->in_dispatch = true;
+    if (req->match.route) {
+        req->match.route->fn(req);
+    } else if (req->match.allow) {
+        char allow[128], hdr[160];
+        router_allow_header(req->match.allow, allow, sizeof allow);
+        snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+        buf b;
+        buf_init(&b, &req->arena);
+        http_error_body(&b, "method-not-allowed", "Method not allowed on this path");
+        resp_send(req, 405, "application/json; charset=utf-8", hdr, b.data, b.len);
+    } else {
+        resp_error(req, 404, "not-found", "No such resource");
+    }
+    c->in_dispatch = false;
+}
+
+/* Called when the current request's response is queued: frees it and goes on
+ * with the next pipelined request, if any. */
+static void finish_request(struct conn *c) {
+    request_free(c->req);
+    c->req = NULL;
+    c->completed = false;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    /* The idle timer also bounds a last response the client never reads. */
+    c->phase = PH_IDLE;
+    arm_timer(c);
+    if (c->close_after_write)
+        return;
+    if (c->pending_in) {
+        char *data = c->pending_in;
+        size_t n = c->pending_in_len;
+        c->pending_in = NULL;
+        feed(c, data, n);
+        free(data);
+    }
+    update_reading(c);
+}
+
+/* Parses data[0..n) and handles every complete request in it, in order. */
+static void feed(struct conn *c, const char *data, size_t n) {
+    while (n && !c->closing && !c->close_after_write) {
+        if (!c->req) {
+            c->req = request_new(c);
+            c->parser.req = c->req;
+            c->phase = PH_HEADERS;
+            arm_timer(c);
+        }
+        llhttp_errno_t err = llhttp_execute(&c->parser.llhttp, data, n);
+        if (err == HPE_OK) {
+            if (c->parser.headers_done && c->phase == PH_HEADERS) {
+                c->phase = PH_BODY;
+                arm_timer(c);
+            } else if (c->phase == PH_BODY) {
+                arm_timer(c); /* the body is still moving */
+            }
+            return;
+        }
+        if (err != HPE_PAUSED) {
+            const char *msg;
+            int status = http_parse_error(&c->parser, err, &msg);
+            log_write(LOG_DEBUG, "http", c->req->id, "refused: %d %s", status, msg);
+            reject(c, status, msg);
+            return;
+        }
+        const char *end = llhttp_get_error_pos(&c->parser.llhttp);
+        size_t used = (size_t)(end - data);
+        data += used;
+        n -= used;
+        llhttp_resume(&c->parser.llhttp);
+        dispatch(c);
+        if (!c->req->responded) {
+            /* Waiting on Redis: keep the rest for later, stop reading. */
+            if (n) {
+                c->pending_in = xmalloc(n);
+                memcpy(c->pending_in, data, n);
+                c->pending_in_len = n;
+            }
+            update_reading(c);
+            return;
+        }
+        request_free(c->req);
+        c->req = NULL;
+        c->phase = PH_IDLE;
+    }
+    if (!c->req && !c->closing) {
+        c->phase = PH_IDLE;
+        arm_timer(c);
+    }
+    update_reading(c);
+}
+
+/* ---- the loop turn ---- */
+
+/* Runs once per loop iteration after I/O: finishes requests that completed
+ * asynchronously and sends everything queued during the turn. */
+static void on_turn_end(uv_check_t *h) {
+    while (turn_list) {
+        struct conn *c = turn_list;
+        turn_list = c->flush_next;
+        c->in_turn_list = false;
+        if (c->closing) {
+            if (c->completed)
+                finish_request(c); /* may free c */
+            continue;
+        }
+        if (c->completed)
+            finish_request(c);
+        flush(c);
+    }
+}
+
+void conn_module_init(uv_loop_t *loop) {
+    uv_check_init(loop, &turn_check);
+    uv_check_start(&turn_check, on_turn_end);
+    uv_unref((uv_handle_t *)&turn_check);
+}
+
+void conn_module_close(void) {
+    uv_check_stop(&turn_check);
+    uv_close((uv_handle_t *)&turn_check, NULL);
+}
+
+void conn_accept(uv_stream_t *server) {
+    struct conn *c = xcalloc(1, sizeof *c);
+    uv_tcp_init(server->loop, &c->tcp);
+    c->tcp.data = c;
+    c->handles_open = 2;
+    uv_timer_init(server->loop, &c->timer);
+    c->timer.data = c;
+    c->next = srv.conns;
+    if (srv.conns)
+        srv.conns->prev = c;
+    srv.conns = c;
+    srv.conns_open++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || srv.conns_open > srv.cfg.max_connections ||
+        srv.draining) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    buf_init(&c->out, NULL);
+    buf_init(&c->writing, NULL);
+    http_parser_init(&c->parser, &srv.limits, c);
+    c->phase = PH_IDLE;
+    arm_timer(c);
+    update_reading(c);
+}
+
+void conn_drain_all(void) {
+    struct conn *c = srv.conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (!c->req && !c->out.len && !c->writing.len)
+            conn_close(c);
+    }
+}
+
+void conn_close_all(void) {
+    while (srv.conns)
+        conn_close(srv.conns);
+}

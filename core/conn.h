@@ -1,0 +1,48 @@
+/* One HTTP/1.1 connection: the socket, the parser, the request being handled,
+ * and the output.
+ *
+ * Requests are handled one at a time in arrival order: the parser pauses at
+ * each message's end, the handler runs, and parsing resumes when the response
+ * is queued (at once for synchronous handlers, at the end of the loop turn for
+ * ones that waited on Redis).  Unparsed pipelined bytes wait in a small buffer
+ * and reading stops meanwhile, and while the output is above a high-water
+ * mark.  Everything queued in one loop turn leaves in one uv_write.
+ *
+ * A connection is never freed inside a callback that can still touch it: it is
+ * closed (handles closing) and freed when both handles have closed and no
+ * request of it is still waiting on Redis, so a late reply is harmless. */
+#ifndef ONAIR_CONN_H
+#define ONAIR_CONN_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "protocol/http1.h"
+
+/* Starts serving an accepted socket (server->data is unused). */
+void conn_accept(uv_stream_t *server);
+
+/* Installs the loop-turn hook that flushes output; call once at start-up. */
+void conn_module_init(uv_loop_t *loop);
+void conn_module_close(void);
+
+/* Graceful shutdown: idle connections are closed now, busy ones after their
+ * current response (which carries Connection: close). */
+void conn_drain_all(void);
+
+/* Closes every connection at once (the shutdown bound passed). */
+void conn_close_all(void);
+
+/* Responses.  Each request gets exactly one; after it the handler must not
+ * touch req again.  `extra_headers` is zero or more "Name: value\r\n" lines. */
+void resp_send(http_request *req, int status, const char *content_type, const char *extra_headers,
+               const char *body, size_t len);
+void resp_json(http_request *req, int status, const buf *body);
+void resp_json_str(http_request *req, int status, const char *json);
+void resp_error(http_request *req, int status, const char *code, const char *message);
+
+/* 503 {"status":"unavailable"} with Retry-After: for when the store cannot answer. */
+void resp_unavailable(http_request *req);
+
+#endif

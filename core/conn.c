@@ -190,8 +190,9 @@ void resp_send(http_request *req, int status, const char *content_type, const ch
         req->keep_alive = false;
     metrics_request(req->match.index, status, uv_hrtime() - req->start_ns);
     if (status >= 500)
-        log_write(LOG_WARN, "http", req->id, "%s %s -> %d", llhttp_method_name(req->method),
-                  req->path ? req->path : "-", status);
+        log_write(LOG_WARN, "http", req->id, "%s %s -> %d",
+                  req->path ? llhttp_method_name(req->method) : "-", req->path ? req->path : "-",
+                  status);
     if (!c->closing) {
         http_write_head(&c->out, status, req->keep_alive, req->http_minor, content_type, len,
                         extra_headers);

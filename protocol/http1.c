@@ -97,9 +97,25 @@ static int check_transfer_encoding(struct http_parser *p, const char *v, size_t 
     return 0;
 }
 
+/* A field name is a non-empty RFC 9110 token. */
+static bool is_token(const char *s, size_t n) {
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c && strchr(tchar, c))))
+            return false;
+    }
+    return true;
+}
+
 static int on_header_value_complete(llhttp_t *l) {
     struct http_parser *p = parser_of(l);
     http_request *req = p->req;
+    if (!is_token(p->field.data, p->field.len))
+        return stop(p, 400, "Malformed header name");
     if (req->nheaders >= p->limits->max_headers)
         return stop(p, 431, "Too many request headers");
     if ((req->nheaders & (req->nheaders - 1)) == 0 && req->nheaders >= 8) {
@@ -194,9 +210,18 @@ int http_parse_error(const struct http_parser *p, llhttp_errno_t err, const char
         return p->error_status;
     }
     switch (err) {
-    case HPE_INVALID_VERSION:
-        *message = "HTTP version not supported";
-        return 505;
+    case HPE_INVALID_VERSION: {
+        /* llhttp says "Invalid HTTP version" for a well-formed HTTP/d.d it
+         * does not speak (1.2, 2.0: 505); anything else is a broken request
+         * line (400). */
+        const char *reason = llhttp_get_error_reason(&p->llhttp);
+        if (reason && strcmp(reason, "Invalid HTTP version") == 0) {
+            *message = "HTTP version not supported";
+            return 505;
+        }
+        *message = "Malformed HTTP version";
+        return 400;
+    }
     case HPE_INVALID_TRANSFER_ENCODING:
         *message = "Only the chunked transfer coding is supported";
         return 501;

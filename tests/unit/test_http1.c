@@ -176,9 +176,13 @@ static void test_framing_errors(void **state) {
     expect_status("POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501);
     expect_status("GET /health HTTP/1.2\r\n\r\n", 505);
     expect_status("GET /health HTTP/2.0\r\n\r\n", 505);
+    expect_status("GET /health HTTP/1.1 extra\r\n\r\n", 400);
+    expect_status("GET /health HTTP/x.y\r\n\r\n", 400);
     expect_status("hello\r\n\r\n", 400);
     expect_status("GET health HTTP/1.1\r\n\r\n", 400);
     expect_status("GET /health HTTP/1.1\r\nBad Header\r\n\r\n", 400);
+    expect_status("GET /health HTTP/1.1\r\nBad Name: v\r\n\r\n", 400);
+    expect_status("GET /health HTTP/1.1\r\n: v\r\n\r\n", 400);
 }
 
 static void test_small_body_is_fine(void **state) {

@@ -24,6 +24,7 @@ struct server srv;
 static uv_signal_t sig_term, sig_int;
 static uv_timer_t shutdown_timer;
 static uint64_t shutdown_started;
+static bool shutdown_forced;
 
 static void on_redis_state(rds_client *c, enum rds_state s, void *ud) {
     log_info("redis", "state %s", rds_state_name(s));
@@ -53,6 +54,10 @@ static void on_shutdown_tick(uv_timer_t *t) {
                  (unsigned long long)srv.conns_open);
         conn_close_all();
         finish_shutdown();
+        /* Work still pending in handlers (a timer, a hash on the thread
+         * pool) must not keep the process alive past the bound. */
+        shutdown_forced = true;
+        uv_stop(srv.loop);
     }
 }
 
@@ -116,6 +121,11 @@ int main(int argc, char **argv) {
     log_info("main", "onair started");
 
     uv_run(srv.loop, UV_RUN_DEFAULT);
+    if (shutdown_forced) {
+        uv_run(srv.loop, UV_RUN_NOWAIT); /* let the closes started above complete */
+        log_warn("main", "stopped with in-flight work abandoned");
+        return 0;
+    }
     rc = uv_loop_close(srv.loop);
     if (rc != 0)
         log_warn("main", "loop closed with handles open: %s", uv_strerror(rc));

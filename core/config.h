@@ -49,6 +49,11 @@ struct config {
     uint64_t max_requests_per_conn;
     uint64_t max_connections;
 
+    /* Abuse limits */
+    uint64_t login_rate_per_min;   /* per account identifier */
+    uint64_t auth_ip_rate_per_min; /* per client IP on the account-creating and login routes */
+    uint64_t hash_queue;           /* Argon2id jobs waiting or running; beyond, 503 */
+
     /* Runtime */
     uint64_t redis_timeout_ms;
     uint64_t reaper_interval_ms;

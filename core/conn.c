@@ -33,6 +33,11 @@ struct conn {
     buf writing;              /* the buffer uv_write is sending */
     struct conn *next, *prev; /* srv.conns */
     struct conn *flush_next;  /* turn list: output to send or a request completed */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
     uint32_t nrequests;
     uint8_t phase;
     uint8_t handles_open;
@@ -349,7 +354,7 @@ static void dispatch(struct conn *c) {
     uv_timer_stop(&c->timer);
     c->in_dispatch = true;
     if (req->match.route) {
-        req->match.route->fn(req);
+        router_run(req);
     } else if (req->match.allow) {
         char allow[128], hdr[160];
         router_allow_header(req->match.allow, allow, sizeof allow);
@@ -491,6 +496,9 @@ void conn_accept(uv_stream_t *server) {
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    int plen = sizeof c->peer;
+    if (uv_tcp_getpeername(&c->tcp, &c->peer.sa, &plen) < 0)
+        c->peer.sa.sa_family = AF_UNSPEC;
     buf_init(&c->out, NULL);
     buf_init(&c->writing, NULL);
     http_parser_init(&c->parser, &srv.limits, c);
@@ -511,4 +519,13 @@ void conn_drain_all(void) {
 void conn_close_all(void) {
     while (srv.conns)
         conn_close(srv.conns);
+}
+
+int conn_peer_ip(const http_request *req, char *out, size_t outlen) {
+    const struct conn *c = req->conn;
+    if (c->peer.sa.sa_family == AF_INET)
+        return uv_ip4_name(&c->peer.in4, out, outlen);
+    if (c->peer.sa.sa_family == AF_INET6)
+        return uv_ip6_name(&c->peer.in6, out, outlen);
+    return -1;
 }

@@ -34,6 +34,9 @@ void conn_drain_all(void);
 /* Closes every connection at once (the shutdown bound passed). */
 void conn_close_all(void);
 
+/* The TCP peer's address as text; 0, or -1 when unknown. */
+int conn_peer_ip(const http_request *req, char *out, size_t outlen);
+
 /* Responses.  Each request gets exactly one; after it the handler must not
  * touch req again.  `extra_headers` is zero or more "Name: value\r\n" lines. */
 void resp_send(http_request *req, int status, const char *content_type, const char *extra_headers,

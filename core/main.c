@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "core/router.h"
 #include "core/server.h"
+#include "core/workq.h"
 #include "handlers/handlers.h"
 #include "storage/keys.h"
 #include "storage/reaper.h"
@@ -28,8 +29,10 @@ static bool shutdown_forced;
 
 static void on_redis_state(rds_client *c, enum rds_state s, void *ud) {
     log_info("redis", "state %s", rds_state_name(s));
-    if (s == RDS_READY)
+    if (s == RDS_READY) {
         secret_on_ready(c);
+        handlers_on_ready();
+    }
 }
 
 static void finish_shutdown(void) {
@@ -106,6 +109,7 @@ int main(int argc, char **argv) {
     srv.redis = rds_new(srv.loop, &ro);
     if (!srv.redis)
         return 2;
+    workq_init(srv.loop, srv.cfg.hash_queue);
     if (handlers_init() < 0)
         return 1;
     conn_module_init(srv.loop);

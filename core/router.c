@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "protocol/http1.h"
 
 struct seg {
     const char *s;
@@ -171,10 +172,23 @@ size_t router_allow_header(uint32_t allow, char *out, size_t outlen) {
     return n;
 }
 
+static route_fn runner;
+
+void router_set_runner(route_fn fn) {
+    runner = fn;
+}
+
 size_t router_count(void) {
     return nroutes_src;
 }
 
 const struct route *router_at(size_t i) {
     return &routes_src[i];
+}
+
+void router_run(struct http_request *req) {
+    if (runner)
+        runner(req);
+    else
+        req->match.route->fn(req);
 }

@@ -23,12 +23,27 @@ enum route_flags {
     ROUTE_V1_ALIAS = 1 << 1,  /* also served under /v1 (the telemetry SDK's root) */
 };
 
+/* Who may call a route; checked before its handler runs. */
+enum route_auth {
+    AUTH_NONE,     /* anyone */
+    AUTH_ACCOUNT,  /* a valid account token (401 otherwise) */
+    AUTH_OPTIONAL, /* anyone, but a token given must be valid */
+};
+
+/* Which rate limit applies before the handler runs. */
+enum route_rate {
+    RATE_NONE,
+    RATE_AUTH_IP, /* ONAIR_AUTH_IP_RATE_PER_MIN per client IP */
+};
+
 struct route {
     uint8_t method; /* llhttp_method_t */
     const char *pattern;
     route_fn fn;
     uint32_t flags;
     uint32_t body_limit; /* bytes; 0: the configured default */
+    uint8_t auth;        /* enum route_auth */
+    uint8_t rate;        /* enum route_rate */
 };
 
 struct route_match {
@@ -49,6 +64,12 @@ void router_match(uint8_t method, const char *path, size_t len, struct route_mat
 
 /* Writes "GET, POST" for an allow mask; returns the length. */
 size_t router_allow_header(uint32_t allow, char *out, size_t outlen);
+
+/* The route's attributes (auth, rate limit) are enforced by a runner that
+ * the handlers install; it calls the route's fn when they pass.  Without one,
+ * router_run calls fn directly. */
+void router_set_runner(route_fn runner);
+void router_run(struct http_request *req);
 
 size_t router_count(void);
 const struct route *router_at(size_t i);

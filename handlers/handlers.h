@@ -13,10 +13,40 @@ extern const size_t nroutes;
 /* Registers deadline kinds and anything else handlers need at start-up. */
 int handlers_init(void);
 
+/* The store became ready (again). */
+void handlers_on_ready(void);
+
 /* health.c */
 void health_get(http_request *req);
 void ready_get(http_request *req);
 void metrics_get(http_request *req);
+
+/* accounts.c */
+void accounts_create(http_request *req);
+void auth_register(http_request *req);
+void auth_login(http_request *req);
+void auth_change_password(http_request *req);
+void auth_logout(http_request *req);
+void accounts_me(http_request *req);
+void accounts_online(http_request *req);
+void accounts_offline(http_request *req);
+void accounts_location(http_request *req);
+void accounts_update(http_request *req);
+void accounts_init(void);
+void accounts_on_ready(void); /* the store is reachable: ensure the admin */
+
+/* organizations.c */
+void orgs_create(http_request *req);
+void orgs_list(http_request *req);
+void orgs_get(http_request *req);
+void orgs_update(http_request *req);
+void orgs_delete(http_request *req);
+
+/* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
+int read_paging(http_request *req, long *limit, long *offset);
+
+/* auth.c: the pipeline the router runs for every route. */
+void pipeline_run(http_request *req);
 
 /* testhooks.c: only routed with --test-hooks. */
 void testhook_echo(http_request *req);

@@ -1,26 +1,64 @@
-/* The route table: one line per route.  Order matters only for readability;
- * a path matches at most one pattern per method. */
+/* The route table: one line per route, with who may call it and the limits
+ * that apply before its handler runs.  A path matches at most one pattern per
+ * method. */
 #include "handlers/handlers.h"
 
 #include <llhttp.h>
 
 #include "core/conn.h"
+#include "core/server.h"
+#include "handlers/auth.h"
 #include "protocol/json.h"
 
-const struct route routes[] = {
-    {HTTP_GET, "/health", health_get, 0, 0},
-    {HTTP_GET, "/ready", ready_get, 0, 0},
-    {HTTP_GET, "/metrics", metrics_get, 0, 0},
+#define ROUTE(m, p, f, ...)                                                                        \
+    { .method = HTTP_##m, .pattern = p, .fn = f, __VA_ARGS__ }
+#define ACCOUNT .auth = AUTH_ACCOUNT
+#define OPTIONAL .auth = AUTH_OPTIONAL
+#define IP_LIMITED .rate = RATE_AUTH_IP
+#define TEST_ONLY .flags = ROUTE_TEST_HOOK
 
-    {HTTP_POST, "/_test/echo", testhook_echo, ROUTE_TEST_HOOK, 0},
-    {HTTP_GET, "/_test/sleep", testhook_sleep, ROUTE_TEST_HOOK, 0},
-    {HTTP_GET, "/_test/redis", testhook_redis, ROUTE_TEST_HOOK, 0},
-    {HTTP_POST, "/_test/deadline", testhook_deadline, ROUTE_TEST_HOOK, 0},
+const struct route routes[] = {
+    ROUTE(GET, "/health", health_get, .auth = AUTH_NONE),
+    ROUTE(GET, "/ready", ready_get, .auth = AUTH_NONE),
+    ROUTE(GET, "/metrics", metrics_get, .auth = AUTH_NONE),
+
+    /* Accounts and authentication (API.md §3) */
+    ROUTE(POST, "/accounts", accounts_create, OPTIONAL, IP_LIMITED),
+    ROUTE(POST, "/auth/register", auth_register, IP_LIMITED),
+    ROUTE(POST, "/auth", auth_login, IP_LIMITED),
+    ROUTE(POST, "/auth/changepassword", auth_change_password, IP_LIMITED),
+    ROUTE(POST, "/auth/logout", auth_logout, ACCOUNT),
+    ROUTE(GET, "/accounts/me", accounts_me, ACCOUNT),
+    ROUTE(POST, "/accounts/status/online", accounts_online, ACCOUNT),
+    ROUTE(POST, "/accounts/status/offline", accounts_offline, ACCOUNT),
+    ROUTE(POST, "/accounts/location", accounts_location, ACCOUNT),
+    ROUTE(PUT, "/accounts/:id", accounts_update, ACCOUNT),
+
+    /* Organizations (API.md §6.3) */
+    ROUTE(POST, "/organizations", orgs_create, ACCOUNT),
+    ROUTE(GET, "/organizations", orgs_list, ACCOUNT),
+    ROUTE(GET, "/organizations/:id", orgs_get, ACCOUNT),
+    ROUTE(PUT, "/organizations/:id", orgs_update, ACCOUNT),
+    ROUTE(DELETE, "/organizations/:id", orgs_delete, ACCOUNT),
+
+    /* Black-box test support, only with --test-hooks */
+    ROUTE(POST, "/_test/echo", testhook_echo, TEST_ONLY),
+    ROUTE(GET, "/_test/sleep", testhook_sleep, TEST_ONLY),
+    ROUTE(GET, "/_test/redis", testhook_redis, TEST_ONLY),
+    ROUTE(POST, "/_test/deadline", testhook_deadline, TEST_ONLY),
 };
 const size_t nroutes = sizeof routes / sizeof routes[0];
 
 int handlers_init(void) {
+    router_set_runner(pipeline_run);
+    if (trusted_proxies_init(srv.cfg.trusted_proxies) < 0)
+        return -1;
+    accounts_init();
     return testhooks_init();
+}
+
+void handlers_on_ready(void) {
+    accounts_on_ready();
 }
 
 int handler_parse_json(http_request *req, json_doc *doc) {

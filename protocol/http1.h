@@ -22,6 +22,7 @@
 #include "core/router.h"
 
 struct conn;
+struct account;
 
 struct http_header {
     const char *name; /* as received; compare case-insensitively */
@@ -56,6 +57,7 @@ typedef struct http_request {
     bool responded;
     int status;
     void *ctx; /* the handler's own state across async steps */
+    struct account *account; /* the caller, once a route's auth has passed */
 } http_request;
 
 /* Limits the parser enforces; filled from the configuration. */

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#define KEY_MAX 256
+#define KEY_MAX 512
 
 void keys_init(const char *prefix);
 const char *keys_prefix(void);

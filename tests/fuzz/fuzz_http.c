@@ -12,9 +12,9 @@
 static void h(struct http_request *req) { (void)req; }
 
 static const struct route table[] = {
-    {HTTP_GET, "/health", h, 0, 0},
-    {HTTP_POST, "/echo", h, 0, 0},
-    {HTTP_GET, "/items/:id/:sub", h, ROUTE_V1_ALIAS, 0},
+    {HTTP_GET, "/health", h, 0, 0, 0, 0},
+    {HTTP_POST, "/echo", h, 0, 0, 0, 0},
+    {HTTP_GET, "/items/:id/:sub", h, ROUTE_V1_ALIAS, 0, 0, 0},
 };
 
 static const struct http_limits limits = {.max_header_bytes = 2048,

@@ -17,10 +17,10 @@ static void h(struct http_request *req) {
 }
 
 static const struct route table[] = {
-    {HTTP_GET, "/health", h, 0, 0},
-    {HTTP_POST, "/echo", h, 0, 0},
-    {HTTP_POST, "/big", h, 0, 1000},
-    {HTTP_GET, "/items/:id", h, 0, 0},
+    {HTTP_GET, "/health", h, 0, 0, 0, 0},
+    {HTTP_POST, "/echo", h, 0, 0, 0, 0},
+    {HTTP_POST, "/big", h, 0, 1000, 0, 0},
+    {HTTP_GET, "/items/:id", h, 0, 0, 0, 0},
 };
 
 static const struct http_limits limits = {

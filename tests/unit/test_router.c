@@ -15,15 +15,15 @@ static void h(struct http_request *req) {
 }
 
 static const struct route table[] = {
-    {HTTP_GET, "/health", h, 0, 0},
-    {HTTP_POST, "/gigs", h, 0, 0},
-    {HTTP_GET, "/gigs", h, 0, 0},
-    {HTTP_GET, "/gigs/:gigId", h, 0, 0},
-    {HTTP_POST, "/gigs/claim/:gigId", h, 0, 0},
-    {HTTP_GET, "/map/:lat/:long", h, 0, 0},
-    {HTTP_POST, "/stats", h, ROUTE_V1_ALIAS, 0},
-    {HTTP_GET, "/_test/x", h, ROUTE_TEST_HOOK, 0},
-    {HTTP_GET, "/", h, 0, 0},
+    {HTTP_GET, "/health", h, 0, 0, 0, 0},
+    {HTTP_POST, "/gigs", h, 0, 0, 0, 0},
+    {HTTP_GET, "/gigs", h, 0, 0, 0, 0},
+    {HTTP_GET, "/gigs/:gigId", h, 0, 0, 0, 0},
+    {HTTP_POST, "/gigs/claim/:gigId", h, 0, 0, 0, 0},
+    {HTTP_GET, "/map/:lat/:long", h, 0, 0, 0, 0},
+    {HTTP_POST, "/stats", h, ROUTE_V1_ALIAS, 0, 0, 0},
+    {HTTP_GET, "/_test/x", h, ROUTE_TEST_HOOK, 0, 0, 0},
+    {HTTP_GET, "/", h, 0, 0, 0, 0},
 };
 #define N (sizeof table / sizeof table[0])
 
@@ -96,8 +96,8 @@ static void test_v1_alias_and_hooks(void **state) {
 }
 
 static void test_bad_patterns(void **state) {
-    static const struct route bad1[] = {{HTTP_GET, "nope", h, 0, 0}};
-    static const struct route bad2[] = {{HTTP_GET, "/:a/:b/:c/:d/:e", h, 0, 0}};
+    static const struct route bad1[] = {{HTTP_GET, "nope", h, 0, 0, 0, 0}};
+    static const struct route bad2[] = {{HTTP_GET, "/:a/:b/:c/:d/:e", h, 0, 0, 0, 0}};
     assert_int_equal(router_init(bad1, 1, false), -1);
     assert_int_equal(router_init(bad2, 1, false), -1);
     assert_int_equal(router_init(table, N, false), 0);

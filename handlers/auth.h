@@ -1,0 +1,86 @@
+/* Accounts as the rest of the server sees them, account tokens, the route
+ * pipeline (authentication and rate limits before a handler runs), and
+ * password hashing off the loop. */
+#ifndef ONAIR_AUTH_H
+#define ONAIR_AUTH_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "protocol/http1.h"
+#include "protocol/json.h"
+
+/* An account, copied out of its Redis hash into a request's arena.  Strings
+ * are never NULL ("" when absent). */
+struct account {
+    const char *id, *type, *first_name, *last_name, *username, *identities, *organization;
+    const char *status, *created_at, *pw, *lat, *lon, *loc_at;
+    bool archive, online, is_camera;
+    int64_t gen;
+    /* From the token that authenticated this request, when one did. */
+    const char *jti;
+    int64_t exp;
+};
+
+/* Fills `a` from an HGETALL-style reply (field, value, ...).  Returns 0, or -1
+ * when the reply is not an account. */
+int account_from_reply(arena *ar, const redisReply *flat, struct account *a);
+
+/* The account object of API.md §3 (never the password hash). */
+void account_write_json(json_writer *w, const struct account *a);
+
+/* Answers {"account": ...} with `status`, plus "token" when token is not NULL
+ * (token == "" writes null). */
+void account_respond(http_request *req, int status, const struct account *a, const char *token);
+
+bool account_is_admin(const struct account *a);
+bool account_can_log_in(const struct account *a);
+
+/* Signs a new account token for `a` into out; -1 when the secret is not
+ * known yet. */
+int token_issue(buf *out, const struct account *a, const char *platform);
+
+/* The route pipeline, installed as the router's runner: the route's auth,
+ * then its rate limit, then its handler. */
+void pipeline_run(http_request *req);
+
+/* Charges per-minute limiters (up to 4 keys, each with its rate) and calls
+ * `next` when all admit the request; answers 429 with Retry-After, or 503,
+ * itself otherwise. */
+typedef void (*pipeline_next)(http_request *req);
+void ratelimit_charge(http_request *req, int n, const char *const *keys, const uint64_t *per_min,
+                      pipeline_next next);
+
+/* The client's IP: the TCP peer, or the forwarding header's when the peer is
+ * a trusted proxy.  Returns 0, or -1 when unknown. */
+int client_ip(http_request *req, char *out, size_t outlen);
+
+/* Parses ONAIR_TRUSTED_PROXIES; -1 on a bad list. */
+int trusted_proxies_init(const char *cidrs);
+
+/* Password work on the thread pool.  `done` runs on the loop with job->ok
+ * set; on a full queue the request has been answered 503 and done is not
+ * called. */
+struct pw_job;
+typedef void (*pw_done)(struct pw_job *job);
+struct pw_job {
+    http_request *req;
+    pw_done done;
+    char password[129];
+    char hash[128];   /* in: the stored hash to verify; out: the new hash */
+    char rehash[128]; /* verify: a hash with today's limits, when needs_rehash */
+    bool verify;      /* verify against hash, else hash password */
+    bool ok;
+    bool needs_rehash;
+    void *ud;
+};
+int pw_submit(struct pw_job *job);
+
+/* Generic helpers for handlers. */
+void uuid_v4(char out[37]);
+void now_iso(char out[32]);
+uint64_t now_ms(void);
+
+#endif

@@ -780,6 +780,8 @@ void json_w_arr_close(json_writer *w) {
 }
 
 void json_w_key(json_writer *w, const char *key) {
+    if (w->after_key || w->depth == 0)
+        w_misuse("key outside an object or right after a key");
     w_prefix(w);
     buf_appendc(w->b, '"');
     json_escape(w->b, key, strlen(key));

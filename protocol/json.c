@@ -331,6 +331,14 @@ static void link_tokens(json_tok *tok, int ntok) {
     }
 }
 
+/* jsmn tokenizes straight into the json_tok array, which is then converted
+ * in place: a separate scratch array would double the memory touched per
+ * parse, and on a cold arena the page faults cost more than the parsing.
+ * Arena memory has no declared type, so each store gives a slot its
+ * effective type; slot i is read whole as a jsmntok_t before it is stored as
+ * a json_tok, and the parent links make both 20 bytes. */
+_Static_assert(sizeof(jsmntok_t) == sizeof(json_tok), "tokens are converted in place");
+
 /* Validates, then tokenizes with jsmn.  The 2^31 limit is really INT_MAX
  * bytes, because jsmn keeps offsets in an int.  On failure the doc has no
  * tokens.  A top-level scalar is tokenized here: strict jsmn insists that a
@@ -362,7 +370,7 @@ int json_parse(json_doc *doc, arena *a, const char *src, size_t len) {
         return 0;
     }
 
-    jsmntok_t *jt = arena_alloc(a, (size_t)s.ntok * sizeof *jt);
+    jsmntok_t *jt = (jsmntok_t *)tok;
     jsmn_parser jp;
     jsmn_init(&jp);
     int r = jsmn_parse(&jp, src, len, jt, (unsigned)s.ntok);
@@ -373,26 +381,25 @@ int json_parse(json_doc *doc, arena *a, const char *src, size_t len) {
         abort();
     }
     for (int i = 0; i < r; i++) {
-        json_tok *t = &tok[i];
-        t->start = (uint32_t)jt[i].start;
-        t->end = (uint32_t)jt[i].end;
-        t->size = 0;
-        switch (jt[i].type) {
+        jsmntok_t j = jt[i];
+        json_tok t = {0, (uint32_t)j.start, (uint32_t)j.end, 0, 0};
+        switch (j.type) {
         case JSMN_OBJECT:
-            t->type = JSON_OBJECT;
-            t->size = (uint32_t)jt[i].size;
+            t.type = JSON_OBJECT;
+            t.size = (uint32_t)j.size;
             break;
         case JSMN_ARRAY:
-            t->type = JSON_ARRAY;
-            t->size = (uint32_t)jt[i].size;
+            t.type = JSON_ARRAY;
+            t.size = (uint32_t)j.size;
             break;
         case JSMN_STRING:
-            t->type = JSON_STRING;
+            t.type = JSON_STRING;
             break;
         default:
-            t->type = primitive_type(src[t->start]);
+            t.type = primitive_type(src[j.start]);
             break;
         }
+        tok[i] = t;
     }
     link_tokens(tok, r);
     doc->tok = tok;
@@ -773,6 +780,8 @@ void json_w_arr_close(json_writer *w) {
 }
 
 void json_w_key(json_writer *w, const char *key) {
+    if (w->after_key || w->depth == 0)
+        w_misuse("key outside an object or right after a key");
     w_prefix(w);
     buf_appendc(w->b, '"');
     json_escape(w->b, key, strlen(key));

@@ -3,12 +3,15 @@
 #include <float.h>
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -740,6 +743,69 @@ static void test_writer_top_level_and_depth(void **state) {
     buf_free(&b);
 }
 
+/* Runs fn in a child process; true when it dies of SIGABRT. */
+static bool aborts(void (*fn)(json_writer *)) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(2);
+        buf b;
+        buf_init(&b, NULL);
+        json_writer w;
+        json_w_init(&w, &b);
+        fn(&w);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static void misuse_too_deep(json_writer *w) {
+    for (int i = 0; i <= JSON_MAX_DEPTH; i++)
+        json_w_arr_open(w);
+}
+
+static void misuse_close_unopened(json_writer *w) {
+    json_w_obj_close(w);
+}
+
+static void misuse_key_after_key(json_writer *w) {
+    json_w_obj_open(w);
+    json_w_key(w, "a");
+    json_w_key(w, "b");
+}
+
+static void misuse_close_after_key(json_writer *w) {
+    json_w_obj_open(w);
+    json_w_key(w, "a");
+    json_w_obj_close(w);
+}
+
+static void misuse_key_at_top(json_writer *w) {
+    json_w_key(w, "a");
+}
+
+static void fine_max_depth(json_writer *w) {
+    for (int i = 0; i < JSON_MAX_DEPTH; i++)
+        json_w_arr_open(w);
+    for (int i = 0; i < JSON_MAX_DEPTH; i++)
+        json_w_arr_close(w);
+}
+
+/* Writer misuse is a programming error: it aborts rather than emitting
+ * invalid JSON. */
+static void test_writer_misuse(void **state) {
+    (void)state;
+    assert_true(aborts(misuse_too_deep));
+    assert_true(aborts(misuse_close_unopened));
+    assert_true(aborts(misuse_key_after_key));
+    assert_true(aborts(misuse_close_after_key));
+    assert_true(aborts(misuse_key_at_top));
+    assert_false(aborts(fine_max_depth));
+}
+
 static void test_escape(void **state) {
     (void)state;
     static const struct {
@@ -996,6 +1062,7 @@ int main(void) {
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_writer_structure),
         cmocka_unit_test(test_writer_top_level_and_depth),
+        cmocka_unit_test(test_writer_misuse),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_escape_round_trip),
         cmocka_unit_test(test_write_double),

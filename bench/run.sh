@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks onair against nginx answering the same fixed body, in one run on
-# one machine, and prints each scenario's throughput as a ratio to nginx plus
-# p99 latency. Each server runs alone: started, measured, stopped, then the
+# one machine, and prints each scenario's throughput as a ratio to nginx, p99
+# latency, and each server's CPU time per request (us/r), which is the steadier
+# figure when other work shares the machine. Each server runs alone: started, measured, stopped, then the
 # other. Raw wrk output and a summary go to bench/results/<time>/.
 #
 #   bench/run.sh
 #   BENCH_SECONDS=30 bench/run.sh            seconds per wrk run (default 10)
+#   BENCH_ROUNDS=3 bench/run.sh              alternate runs, keep each one's best
 #   BENCH_ONLY=health,idle_conns bench/run.sh   only these scenarios
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
@@ -22,6 +24,9 @@ readonly DURATION_S="${BENCH_SECONDS:-10}"
 readonly ONLY="${BENCH_ONLY:-}"
 readonly TARGETS="${BENCH_TARGETS:-onair nginx}"
 readonly IDLE_CONNS="${BENCH_IDLE_CONNS:-10000}"
+readonly ROUNDS="${BENCH_ROUNDS:-1}"
+CLK_TCK=$(getconf CLK_TCK)
+readonly CLK_TCK
 readonly START_TIMEOUT_S=15
 readonly STOP_TIMEOUT_S=30
 
@@ -39,6 +44,7 @@ server_pid=""
 server_port=""
 wrk_rps=""
 wrk_p99=""
+wrk_cpu_us=""
 wrk_note=""
 wrk_rows=()
 idle_rows=()
@@ -162,12 +168,22 @@ has_target() {
   [[ " $TARGETS " == *" $1 "* ]]
 }
 
-# Runs wrk for one target; sets wrk_rps, wrk_p99 and wrk_note ("-" when
-# clean). Runs in this shell, not a subshell, so the EXIT trap sees the server.
+# CPU time (user + system, all threads) process $1 has used, in clock ticks.
+cpu_ticks() {
+  local stat fields
+  stat=$(<"/proc/$1/stat")
+  read -r -a fields <<<"${stat##*) }" # fields[0] is field 3 (state)
+  echo $((fields[11] + fields[12]))     # utime + stime
+}
+
+# Runs wrk once against target $1; sets wrk_rps, wrk_p99, wrk_cpu_us (server
+# CPU time per request, which contention on the machine barely moves) and
+# wrk_note ("-" when clean). Runs in this shell, not a subshell, so the EXIT
+# trap sees the server.
 run_wrk() {
-  local target=$1 name=$2 path=$3 lua=$4
-  shift 4
-  local opts=() script_args=() out="$results/$name.$target.txt"
+  local target=$1 name=$2 path=$3 lua=$4 out=$5
+  shift 5
+  local opts=() script_args=() ticks0 ticks1
   while (($#)); do
     if [[ "$1" == -- ]]; then
       shift
@@ -180,41 +196,58 @@ run_wrk() {
   [[ "$lua" == - ]] || opts+=(-s "$BENCH_DIR/$lua")
   start_server "$target"
   log "$name: $target: wrk ${opts[*]} -d${DURATION_S}s"
+  ticks0=$(cpu_ticks "$server_pid")
   if ! wrk --latency --timeout 5s -d"${DURATION_S}s" "${opts[@]}" \
     "http://127.0.0.1:$server_port$path" "${script_args[@]}" >"$out" 2>&1; then
     stop_server
     cat "$out" >&2
     die "$name: wrk failed against $target"
   fi
+  ticks1=$(cpu_ticks "$server_pid")
   stop_server
-  read -r wrk_rps wrk_p99 wrk_note < <(awk '
+  read -r wrk_rps wrk_p99 wrk_cpu_us wrk_note < <(awk -v ticks=$((ticks1 - ticks0)) -v hz="$CLK_TCK" '
+    / requests in / { n = $1 }
     /^Requests\/sec:/ { rps = $2 }
     $1 == "99%" { p99 = $2 }
     /Non-2xx or 3xx responses:/ { note = note "non2xx=" $NF ";" }
     /Socket errors:/ { gsub(/,/, ""); note = note "errors(c/r/w/t)=" $4 "/" $6 "/" $8 "/" $10 ";" }
-    END { if (note == "") note = "-"; sub(/;$/, "", note); print rps, p99, note }
+    END {
+      if (note == "") note = "-"
+      sub(/;$/, "", note)
+      printf "%s %s %s %s\n", rps, p99, (n > 0 ? sprintf("%.2f", ticks * 1e6 / hz / n) : "-"), note
+    }
   ' "$out")
 }
 
 # scenario NAME PATH LUA MIN_RATIO [wrk options...] [-- script args...]
-# Runs wrk with the same arguments against each target in turn. LUA is a
-# script under bench/ used for both targets ("-" for none: plain GET PATH);
-# nginx answers the fixed body to any method and path, so a script may POST.
+# Runs wrk with the same arguments against each target in turn, BENCH_ROUNDS
+# times alternating, and keeps each target's fastest run. LUA is a script
+# under bench/ used for both targets ("-" for none: plain GET PATH); nginx
+# answers the fixed body to any method and path, so a script may POST.
 # MIN_RATIO is the budget for onair/nginx ("-" for none).
 scenario() {
   local name=$1 path=$2 lua=$3 min_ratio=$4
   shift 4
   selected "$name" || return 0
-  local -A rps=([onair]=- [nginx]=-) p99=([onair]=- [nginx]=-) note=([onair]=- [nginx]=-)
-  local target
-  for target in onair nginx; do
-    has_target "$target" || continue
-    run_wrk "$target" "$name" "$path" "$lua" "$@"
-    rps[$target]=${wrk_rps:--} p99[$target]=${wrk_p99:--} note[$target]=${wrk_note:--}
-    if [[ -z "$wrk_rps" || "$wrk_note" != - ]]; then
-      log "$name: $target: ${wrk_note:-no result} (see $results/$name.$target.txt)"
-      failures=$((failures + 1))
-    fi
+  local -A rps=([onair]=- [nginx]=-) p99=([onair]=- [nginx]=-) cpu=([onair]=- [nginx]=-)
+  local -A note=([onair]=- [nginx]=-)
+  local target round out
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for target in onair nginx; do
+      has_target "$target" || continue
+      out="$results/$name.$target.txt"
+      ((ROUNDS == 1)) || out="$results/$name.$target.$round.txt"
+      run_wrk "$target" "$name" "$path" "$lua" "$out" "$@"
+      if [[ -z "$wrk_rps" || "$wrk_note" != - ]]; then
+        log "$name: $target: ${wrk_note:-no result} (see $out)"
+        failures=$((failures + 1))
+        note[$target]=${wrk_note:-no-result}
+      fi
+      if [[ -n "$wrk_rps" ]] && { [[ "${rps[$target]}" == - ]] ||
+        awk -v a="$wrk_rps" -v b="${rps[$target]}" 'BEGIN { exit !(a > b) }'; }; then
+        rps[$target]=$wrk_rps p99[$target]=$wrk_p99 cpu[$target]=$wrk_cpu_us
+      fi
+    done
   done
   local ratio=- verdict=-
   if [[ "${rps[onair]}" != - && "${rps[nginx]}" != - ]]; then
@@ -225,7 +258,7 @@ scenario() {
   fi
   local notes="onair:${note[onair]} nginx:${note[nginx]}"
   [[ "$notes" == "onair:- nginx:-" ]] && notes=-
-  wrk_rows+=("$name|${rps[onair]}|${rps[nginx]}|$ratio|>=${min_ratio}x $verdict|${p99[onair]}|${p99[nginx]}|$notes")
+  wrk_rows+=("$name|${rps[onair]}|${rps[nginx]}|$ratio|>=${min_ratio}x $verdict|${p99[onair]}|${p99[nginx]}|${cpu[onair]}|${cpu[nginx]}|$notes")
 }
 
 # idle_scenario NAME PATH COUNT MAX_KIB
@@ -268,11 +301,14 @@ idle_scenario() {
 print_summary() {
   local row
   if ((${#wrk_rows[@]})); then
-    printf '%-20s %12s %12s %11s %12s %10s %10s  %s\n' scenario "onair req/s" "nginx req/s" \
-      onair/nginx target "onair p99" "nginx p99" notes
+    local fmt='%-20s %12s %12s %11s %12s %10s %10s %10s %10s  %s\n'
+    # shellcheck disable=SC2059  # the format is the variable
+    printf "$fmt" scenario "onair req/s" "nginx req/s" onair/nginx target "onair p99" \
+      "nginx p99" "onair us/r" "nginx us/r" notes
     for row in "${wrk_rows[@]}"; do
       IFS='|' read -r -a f <<<"$row"
-      printf '%-20s %12s %12s %11s %12s %10s %10s  %s\n' "${f[@]}"
+      # shellcheck disable=SC2059
+      printf "$fmt" "${f[@]}"
     done
   fi
   if ((${#idle_rows[@]})); then
@@ -295,7 +331,8 @@ write_meta() {
     echo "onair env: ONAIR_LOG_LEVEL=$ONAIR_LOG_LEVEL ONAIR_MAX_REQUESTS_PER_CONN=$ONAIR_MAX_REQUESTS_PER_CONN"
     echo "nginx: $(nginx -v 2>&1)"
     echo "wrk: $(wrk -v 2>&1 | head -n 1)"
-    echo "seconds per run: $DURATION_S"
+    echo "seconds per run: $DURATION_S, rounds: $ROUNDS (best kept)"
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$results/meta.txt"
 }
 
@@ -337,6 +374,7 @@ main() {
     [[ "$t" == onair || "$t" == nginx ]] || die "BENCH_TARGETS: unknown target $t"
   done
   [[ "$DURATION_S" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer"
+  [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# Benchmarks onair against nginx answering the same fixed body, in one run on
+# one machine, and prints each scenario's throughput as a ratio to nginx, p99
+# latency, and each server's CPU time per request (us/r), which is the steadier
+# figure when other work shares the machine. Each server runs alone: started, measured, stopped, then the
+# other. Raw wrk output and a summary go to bench/results/<time>/.
+#
+#   bench/run.sh
+#   BENCH_SECONDS=30 bench/run.sh            seconds per wrk run (default 10)
+#   BENCH_ROUNDS=3 bench/run.sh              alternate runs, keep each one's best
+#   BENCH_ONLY=health,idle_conns bench/run.sh   only these scenarios
+#   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
+#   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
+#
+# Scenarios are declared in scenarios() at the bottom; see scenario() and
+# idle_scenario() for their arguments.
+# shellcheck disable=SC2317  # shellcheck 0.9 thinks functions run from traps are unreachable
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly ROOT
+readonly BENCH_DIR="$ROOT/bench"
+readonly DURATION_S="${BENCH_SECONDS:-10}"
+readonly ONLY="${BENCH_ONLY:-}"
+readonly TARGETS="${BENCH_TARGETS:-onair nginx}"
+readonly IDLE_CONNS="${BENCH_IDLE_CONNS:-10000}"
+readonly ROUNDS="${BENCH_ROUNDS:-1}"
+CLK_TCK=$(getconf CLK_TCK)
+readonly CLK_TCK
+readonly START_TIMEOUT_S=15
+readonly STOP_TIMEOUT_S=30
+
+# Parity with nginx (access_log off, keepalive_requests 1000000): onair logs
+# warnings only and does not close busy keep-alive connections mid-run.
+export ONAIR_LOG_LEVEL="${ONAIR_LOG_LEVEL:-warn}"
+export ONAIR_MAX_REQUESTS_PER_CONN="${ONAIR_MAX_REQUESTS_PER_CONN:-1000000}"
+
+onair_bin=""
+tmp=""
+results=""
+redis_pid=""
+redis_sock=""
+server_pid=""
+server_port=""
+wrk_rps=""
+wrk_p99=""
+wrk_cpu_us=""
+wrk_note=""
+wrk_rows=()
+idle_rows=()
+failures=0
+
+log() {
+  echo "bench: $*" >&2
+}
+
+die() {
+  log "$*"
+  exit 1
+}
+
+# --- processes ---------------------------------------------------------------
+
+# Waits up to $2 seconds for process $1 to exit; 0 when it did.
+wait_exit() {
+  local pid=$1 deadline=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# Sends SIGTERM to $1 and reaps it, with SIGKILL past the bound.
+stop_pid() {
+  local pid=$1 name=$2
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_exit "$pid" "$STOP_TIMEOUT_S"; then
+    log "$name (pid $pid) did not exit within ${STOP_TIMEOUT_S}s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+stop_server() {
+  [[ -n "$server_pid" ]] || return 0
+  stop_pid "$server_pid" server
+  server_pid=""
+}
+
+stop_redis() {
+  [[ -n "$redis_pid" ]] || return 0
+  redis-cli -s "$redis_sock" shutdown nosave >/dev/null 2>&1 || true
+  stop_pid "$redis_pid" redis-server
+  redis_pid=""
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_server
+  stop_redis
+  [[ -n "$tmp" ]] && rm -rf "$tmp"
+  exit "$rc"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# True when GET /health on 127.0.0.1:$1 answers 200.
+health_ok() {
+  # shellcheck disable=SC2016  # $0 expands in the inner shell
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" &&
+    printf "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" >&3 &&
+    head -c 12 <&3' "$1" 2>/dev/null | grep -q '^HTTP/1\.[01] 200'
+}
+
+start_redis() {
+  mkdir -p "$tmp/redis"
+  redis_sock="$tmp/redis/redis.sock"
+  redis-server "$ROOT/deploy/redis.conf" --dir "$tmp/redis" --unixsocket "$redis_sock" \
+    --pidfile "" --logfile "$tmp/redis/redis.log" </dev/null &
+  redis_pid=$!
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until redis-cli -s "$redis_sock" ping 2>/dev/null | grep -q PONG; do
+    kill -0 "$redis_pid" 2>/dev/null || die "redis-server failed to start: $tmp/redis/redis.log"
+    ((SECONDS < deadline)) || die "redis-server did not answer PING within ${START_TIMEOUT_S}s"
+    sleep 0.1
+  done
+}
+
+# Starts target $1 (onair or nginx) on a free port and waits for /health.
+start_server() {
+  local target=$1
+  server_port=$(free_port)
+  case "$target" in
+    onair)
+      "$onair_bin" --listen "127.0.0.1:$server_port" --redis "unix://$redis_sock" \
+        </dev/null >>"$tmp/onair.log" 2>&1 &
+      ;;
+    nginx)
+      sed -e "s|@TMP@|$tmp|g" -e "s|@PORT@|$server_port|g" \
+        "$BENCH_DIR/nginx.conf.in" >"$tmp/nginx.conf"
+      nginx -e "$tmp/nginx-error.log" -p "$tmp" -c "$tmp/nginx.conf" </dev/null &
+      ;;
+    *) die "unknown target $target" ;;
+  esac
+  server_pid=$!
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until health_ok "$server_port"; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      server_pid=""
+      die "$target failed to start (see $tmp/$target*.log)"
+    fi
+    ((SECONDS < deadline)) || die "$target did not answer GET /health within ${START_TIMEOUT_S}s"
+    sleep 0.1
+  done
+}
+
+# --- scenarios -----------------------------------------------------------------
+
+selected() {
+  [[ -z "$ONLY" ]] && return 0
+  [[ ",${ONLY// /,}," == *",$1,"* ]]
+}
+
+has_target() {
+  [[ " $TARGETS " == *" $1 "* ]]
+}
+
+# CPU time (user + system, all threads) process $1 has used, in clock ticks.
+cpu_ticks() {
+  local stat fields
+  stat=$(<"/proc/$1/stat")
+  read -r -a fields <<<"${stat##*) }" # fields[0] is field 3 (state)
+  echo $((fields[11] + fields[12]))     # utime + stime
+}
+
+# Runs wrk once against target $1; sets wrk_rps, wrk_p99, wrk_cpu_us (server
+# CPU time per request, which contention on the machine barely moves) and
+# wrk_note ("-" when clean). Runs in this shell, not a subshell, so the EXIT
+# trap sees the server.
+run_wrk() {
+  local target=$1 name=$2 path=$3 lua=$4 out=$5
+  shift 5
+  local opts=() script_args=() ticks0 ticks1
+  while (($#)); do
+    if [[ "$1" == -- ]]; then
+      shift
+      script_args=("$@")
+      break
+    fi
+    opts+=("$1")
+    shift
+  done
+  [[ "$lua" == - ]] || opts+=(-s "$BENCH_DIR/$lua")
+  start_server "$target"
+  log "$name: $target: wrk ${opts[*]} -d${DURATION_S}s"
+  ticks0=$(cpu_ticks "$server_pid")
+  if ! wrk --latency --timeout 5s -d"${DURATION_S}s" "${opts[@]}" \
+    "http://127.0.0.1:$server_port$path" "${script_args[@]}" >"$out" 2>&1; then
+    stop_server
+    cat "$out" >&2
+    die "$name: wrk failed against $target"
+  fi
+  ticks1=$(cpu_ticks "$server_pid")
+  stop_server
+  read -r wrk_rps wrk_p99 wrk_cpu_us wrk_note < <(awk -v ticks=$((ticks1 - ticks0)) -v hz="$CLK_TCK" '
+    / requests in / { n = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    # wrk 4.1 sometimes prints 0.00us for high percentiles (its coordinated-
+    # omission correction files samples below the recorded minimum, which its
+    # percentile walk never reaches; worst with pipelining): no figure then.
+    $1 == "99%" { p99 = ($2 == "0.00us" ? "n/a" : $2) }
+    /Non-2xx or 3xx responses:/ { note = note "non2xx=" $NF ";" }
+    /Socket errors:/ { gsub(/,/, ""); note = note "errors(c/r/w/t)=" $4 "/" $6 "/" $8 "/" $10 ";" }
+    END {
+      if (note == "") note = "-"
+      sub(/;$/, "", note)
+      printf "%s %s %s %s\n", rps, p99, (n > 0 ? sprintf("%.2f", ticks * 1e6 / hz / n) : "-"), note
+    }
+  ' "$out")
+}
+
+# scenario NAME PATH LUA MIN_RATIO [wrk options...] [-- script args...]
+# Runs wrk with the same arguments against each target in turn, BENCH_ROUNDS
+# times alternating, and keeps each target's fastest run. LUA is a script
+# under bench/ used for both targets ("-" for none: plain GET PATH); nginx
+# answers the fixed body to any method and path, so a script may POST.
+# MIN_RATIO is the budget for onair/nginx ("-" for none).
+scenario() {
+  local name=$1 path=$2 lua=$3 min_ratio=$4
+  shift 4
+  selected "$name" || return 0
+  local -A rps=([onair]=- [nginx]=-) p99=([onair]=- [nginx]=-) cpu=([onair]=- [nginx]=-)
+  local -A note=([onair]=- [nginx]=-)
+  local target round out
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for target in onair nginx; do
+      has_target "$target" || continue
+      out="$results/$name.$target.txt"
+      ((ROUNDS == 1)) || out="$results/$name.$target.$round.txt"
+      run_wrk "$target" "$name" "$path" "$lua" "$out" "$@"
+      if [[ -z "$wrk_rps" || "$wrk_note" != - ]]; then
+        log "$name: $target: ${wrk_note:-no result} (see $out)"
+        failures=$((failures + 1))
+        note[$target]=${wrk_note:-no-result}
+      fi
+      if [[ -n "$wrk_rps" ]] && { [[ "${rps[$target]}" == - ]] ||
+        awk -v a="$wrk_rps" -v b="${rps[$target]}" 'BEGIN { exit !(a > b) }'; }; then
+        rps[$target]=$wrk_rps p99[$target]=$wrk_p99 cpu[$target]=$wrk_cpu_us
+      fi
+    done
+  done
+  local ratio=- verdict=-
+  if [[ "${rps[onair]}" != - && "${rps[nginx]}" != - ]]; then
+    ratio=$(awk -v a="${rps[onair]}" -v b="${rps[nginx]}" 'BEGIN { printf "%.2fx", a / b }')
+    if [[ "$min_ratio" != - ]]; then
+      verdict=$(awk -v r="${ratio%x}" -v m="$min_ratio" 'BEGIN { print (r >= m ? "ok" : "BELOW") }')
+    fi
+  fi
+  local notes="onair:${note[onair]} nginx:${note[nginx]}"
+  [[ "$notes" == "onair:- nginx:-" ]] && notes=-
+  wrk_rows+=("$name|${rps[onair]}|${rps[nginx]}|$ratio|>=${min_ratio}x $verdict|${p99[onair]}|${p99[nginx]}|${cpu[onair]}|${cpu[nginx]}|$notes")
+}
+
+# idle_scenario NAME PATH COUNT MAX_KIB
+# RSS per idle keep-alive connection: bench/idle_conns.py opens COUNT
+# connections (one GET PATH each, then idle) to each target in turn.
+# MAX_KIB is the budget for onair ("-" for none).
+idle_scenario() {
+  local name=$1 path=$2 count=$3 max_kib=$4
+  selected "$name" || return 0
+  local -A kib=([onair]=- [nginx]=-) rss=([onair]=- [nginx]=-)
+  local target out line
+  for target in onair nginx; do
+    has_target "$target" || continue
+    out="$results/$name.$target.txt"
+    start_server "$target"
+    log "$name: $target: $count idle connections"
+    if ! "$BENCH_DIR/idle_conns.py" --pid "$server_pid" --port "$server_port" \
+      --count "$count" --path "$path" >"$out" 2>&1; then
+      stop_server
+      cat "$out" >&2
+      log "$name: $target: failed"
+      failures=$((failures + 1))
+      continue
+    fi
+    stop_server
+    line=$(tail -n 1 "$out")
+    kib[$target]=$(sed -n 's/.*kib_per_conn=\([0-9.]*\).*/\1/p' <<<"$line")
+    rss[$target]="$(sed -n 's/.*rss_before_kib=\([0-9]*\).*/\1/p' <<<"$line")->$(
+      sed -n 's/.*rss_after_kib=\([0-9]*\).*/\1/p' <<<"$line")"
+  done
+  local verdict=-
+  if [[ "${kib[onair]}" != - && "$max_kib" != - ]]; then
+    verdict=$(awk -v k="${kib[onair]}" -v m="$max_kib" 'BEGIN { print (k <= m ? "ok" : "ABOVE") }')
+  fi
+  idle_rows+=("$name|$count|${kib[onair]}|${kib[nginx]}|<=$max_kib $verdict|${rss[onair]}|${rss[nginx]}")
+}
+
+# --- report --------------------------------------------------------------------
+
+print_summary() {
+  local row
+  if ((${#wrk_rows[@]})); then
+    local fmt='%-20s %12s %12s %11s %12s %10s %10s %10s %10s  %s\n'
+    # shellcheck disable=SC2059  # the format is the variable
+    printf "$fmt" scenario "onair req/s" "nginx req/s" onair/nginx target "onair p99" \
+      "nginx p99" "onair us/r" "nginx us/r" notes
+    for row in "${wrk_rows[@]}"; do
+      IFS='|' read -r -a f <<<"$row"
+      # shellcheck disable=SC2059
+      printf "$fmt" "${f[@]}"
+    done
+  fi
+  if ((${#idle_rows[@]})); then
+    ((${#wrk_rows[@]} == 0)) || echo
+    printf '%-20s %7s %14s %14s %11s %18s %18s\n' scenario conns "onair KiB/conn" \
+      "nginx KiB/conn" target "onair RSS KiB" "nginx RSS KiB"
+    for row in "${idle_rows[@]}"; do
+      IFS='|' read -r -a f <<<"$row"
+      printf '%-20s %7s %14s %14s %11s %18s %18s\n' "${f[@]}"
+    done
+  fi
+}
+
+write_meta() {
+  {
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "host: $(uname -srm), $(nproc) cpus"
+    echo "onair: ${onair_bin:-not run}"
+    echo "onair source: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "onair env: ONAIR_LOG_LEVEL=$ONAIR_LOG_LEVEL ONAIR_MAX_REQUESTS_PER_CONN=$ONAIR_MAX_REQUESTS_PER_CONN"
+    echo "nginx: $(nginx -v 2>&1)"
+    echo "wrk: $(wrk -v 2>&1 | head -n 1)"
+    echo "seconds per run: $DURATION_S, rounds: $ROUNDS (best kept)"
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  } >"$results/meta.txt"
+}
+
+scenarios() {
+  scenario health /health - 1.0 -t2 -c64
+  scenario health_pipeline16 /health pipeline.lua 3.0 -t2 -c256 -- 16
+  idle_scenario idle_conns /health "$IDLE_CONNS" 2
+}
+
+# --- main ----------------------------------------------------------------------
+
+prepare_onair() {
+  has_target onair || return 0
+  if [[ -n "${ONAIR_BIN:-}" ]]; then
+    [[ -x "$ONAIR_BIN" ]] || die "ONAIR_BIN=$ONAIR_BIN is not an executable"
+    onair_bin=$ONAIR_BIN
+    return 0
+  fi
+  log "building (Release)"
+  (cd "$ROOT" && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >&2 &&
+    cmake --build build -j "$(nproc)" >&2)
+  onair_bin="$ROOT/build/onair"
+}
+
+# Raises the open-file limit (up to 65536, or the hard limit where that cannot
+# be raised) for both servers and idle_conns.py, which inherit it.
+raise_nofile() {
+  local want=65536 hard need=$((IDLE_CONNS + 256))
+  ulimit -Hn "$want" 2>/dev/null || true
+  hard=$(ulimit -Hn)
+  [[ "$hard" == unlimited ]] || ((hard >= want)) || want=$hard
+  ulimit -Sn "$want"
+  ((want >= need)) || die "open-file limit $want is below the $need that $IDLE_CONNS idle connections need"
+}
+
+main() {
+  local t
+  for t in $TARGETS; do
+    [[ "$t" == onair || "$t" == nginx ]] || die "BENCH_TARGETS: unknown target $t"
+  done
+  [[ "$DURATION_S" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer"
+  [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  "$ROOT/deploy/install-deps.sh" --bench
+  prepare_onair
+  raise_nofile
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/onair-bench.XXXXXX")
+  results="$BENCH_DIR/results/$(date -u +%Y%m%dT%H%M%SZ)"
+  mkdir -p "$results"
+  write_meta
+  has_target onair && start_redis
+  scenarios
+  print_summary | tee "$results/summary.txt"
+  log "raw results in $results"
+  ((failures == 0)) || die "$failures run(s) had errors; see the notes above"
+}
+
+main "$@"

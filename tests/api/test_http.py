@@ -453,3 +453,45 @@ def test_keepalive_client_many_requests(shared_onair):
             assert_json_response(r, 200, {"echo": [i]})
     finally:
         c.close()
+
+
+# -- many clients, clients that vanish ------------------------------------------------
+
+
+def test_many_concurrent_connections(shared_onair):
+    conns = []
+    try:
+        for _ in range(200):
+            conns.append(RawConn(shared_onair.port))
+        for i, c in enumerate(conns):
+            c.send(build_request("POST", "/_test/echo", body=json.dumps({"c": i})))
+        for i, c in enumerate(conns):
+            assert_json_response(c.read_response(), 200, {"echo": {"c": i}})
+    finally:
+        for c in conns:
+            c.close()
+    assert_json_response(shared_onair.get("/health"), 200, {"status": "ok"})
+
+
+def _reset(conn):
+    """Closes with RST instead of FIN."""
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_client_gone_during_requests(shared_onair, how):
+    """Clients that disconnect while their requests are in flight (timer,
+    Redis, pipelined) leave the server healthy."""
+    for _ in range(10):
+        c = RawConn(shared_onair.port)
+        c.send(build_request("GET", "/_test/sleep?ms=50") + build_request("GET", "/_test/redis")
+               + build_request("POST", "/_test/echo", body=b"[1]") + b"GET /_test/red")
+        (_reset if how == "reset" else RawConn.close)(c)
+    c = RawConn(shared_onair.port)
+    c.send(build_request("GET", "/_test/redis") * 20)
+    (_reset if how == "reset" else RawConn.close)(c)
+    time.sleep(0.2)
+    assert_json_response(shared_onair.get("/health"), 200, {"status": "ok"})
+    assert isinstance(assert_json_response(shared_onair.get("/_test/redis"), 200)["count"], int)
+    assert shared_onair.running()

@@ -150,3 +150,29 @@ def test_start_while_redis_down(make_onair, redis_server):
     redis_server.start()
     wait_until(lambda: timed_get(srv, "/ready").status == 200, 5.0, message="/ready 200")
     assert_json_response(timed_get(srv, "/_test/redis"), 200, {"count": 1})
+
+
+def test_client_gone_before_redis_answers(onair, redis_server):
+    """Replies (or deadline failures) for a vanished client are dropped safely."""
+    redis_server.pause()
+    try:
+        for _ in range(5):
+            c = RawConn(onair.port)
+            c.send(build_request("GET", "/_test/redis") * 3)
+            time.sleep(0.02)
+            c.close()
+        time.sleep(0.1)
+    finally:
+        redis_server.resume()
+    redis_server.pause()
+    try:
+        for _ in range(5):
+            c = RawConn(onair.port)
+            c.send(build_request("GET", "/_test/redis"))
+            time.sleep(0.02)
+            c.close()
+        time.sleep(0.7)  # past the command deadline
+    finally:
+        redis_server.resume()
+    wait_until(lambda: timed_get(onair, "/_test/redis").status == 200, 5.0, message="recovery")
+    assert onair.running()

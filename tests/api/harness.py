@@ -252,6 +252,10 @@ class OnairServer:
             LIVE.append(self.proc)
             try:
                 self._wait_healthy(timeout)
+                if self.redis is not None and self.redis.running() and not self.redis.paused:
+                    # /health answers before the store is connected; tests
+                    # that use Redis want it connected.
+                    self._wait_ready(timeout)
                 return self
             except ServerExited:
                 _forget(self.proc)
@@ -263,7 +267,7 @@ class OnairServer:
                 raise
             except AssertionError:
                 self._kill()
-                raise AssertionError(f"onair did not answer GET /health 200 within {timeout}s:\n"
+                raise AssertionError(f"onair did not become healthy/ready within {timeout}s:\n"
                                      + tail(self.log_text()))
         raise AssertionError("unreachable")
 
@@ -278,6 +282,18 @@ class OnairServer:
                 return False
 
         wait_until(healthy, timeout, message="GET /health 200")
+
+    def _wait_ready(self, timeout):
+        def ready():
+            if self.proc.poll() is not None:
+                raise ServerExited(f"onair exited with {self.proc.returncode} during start-up:\n"
+                                   + tail(self.log_text()))
+            try:
+                return request(self.port, "GET", "/ready", timeout=1).status == 200
+            except (OSError, http.client.HTTPException):
+                return False
+
+        wait_until(ready, timeout, message="GET /ready 200 (Redis is up)")
 
     def _kill(self):
         if self.proc.poll() is None:

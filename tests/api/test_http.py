@@ -495,3 +495,40 @@ def test_client_gone_during_requests(shared_onair, how):
     assert_json_response(shared_onair.get("/health"), 200, {"status": "ok"})
     assert isinstance(assert_json_response(shared_onair.get("/_test/redis"), 200)["count"], int)
     assert shared_onair.running()
+
+
+def test_trailing_slash_applies_to_405(shared_onair):
+    r = shared_onair.post("/health/", body=b"")
+    assert_error(r, 405, "method-not-allowed")
+    assert "GET" in [m.strip() for m in (r.header("Allow") or "").split(",")], r
+
+
+def test_query_parameters_in_any_order(shared_onair):
+    assert_json_response(shared_onair.get("/_test/sleep?x=1&ms=5&y="), 200, {"slept": 5})
+
+
+def test_backpressure_keeps_every_response(shared_onair):
+    """A client that pipelines ~2 MB of requests and reads late still gets
+    every response, in order."""
+    n = 500
+    pad = "q" * 4000
+    reqs = [build_request("POST", "/_test/echo", body=json.dumps({"i": i, "p": pad})) for i in range(n)]
+    with RawConn(shared_onair.port, timeout=20) as c:
+        errors = []
+
+        def sender():
+            try:
+                for r in reqs:
+                    c.send(r)
+            except OSError as e:
+                errors.append(e)
+
+        t = threading.Thread(target=sender)
+        t.start()
+        time.sleep(0.5)  # let the server's output queue fill up
+        for i in range(n):
+            r = c.read_response(timeout=10)
+            assert r.status == 200, r
+            assert r.json() == {"echo": {"i": i, "p": pad}}, i
+        t.join(10)
+        assert not errors, errors

@@ -196,3 +196,26 @@ def test_env_settings_apply(make_onair, redis_server):
     assert_json_response(srv.post("/_test/echo", body=b'"' + b"z" * 98 + b'"'), 200, {"echo": "z" * 98})
     r = srv.post("/_test/echo", body=b'"' + b"z" * 99 + b'"')
     assert r.status == 413, r
+
+
+def test_shutdown_is_bounded(make_onair, redis_server):
+    """A request longer than the shutdown bound does not keep the process
+    alive: it exits 0 soon after ONAIR_SHUTDOWN_TIMEOUT_MS."""
+    srv = make_onair(redis_server, env={"ONAIR_SHUTDOWN_TIMEOUT_MS": "500"})
+    with RawConn(srv.port, timeout=10) as c:
+        # (4 s, not longer: if the bound is ignored the test fails in ~4 s)
+        c.send(build_request("GET", "/_test/sleep?ms=4000"))
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        rc = srv.wait(5)
+        assert rc is not None, "still running 5 s after SIGTERM with a 500 ms shutdown bound"
+        assert rc == 0, (rc, tail(srv.log_text()))
+        elapsed = time.monotonic() - t0
+        assert elapsed < 2.0, f"exited {elapsed:.2f}s after SIGTERM; the bound is 0.5 s"
+        # the cut request's connection is closed (with or without an answer)
+        try:
+            r = c.read_response(timeout=2)
+            assert r.status != 200, r
+        except ConnectionClosed:
+            pass

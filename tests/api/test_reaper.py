@@ -126,3 +126,24 @@ def test_rescheduling_same_id_fires_once(onair, redis_server):
     time.sleep(0.3)
     assert client.lrange(FIRED, 0, -1) == ["same"]
     assert time.monotonic() - t0 >= 0.5
+
+
+def test_deadline_due_while_redis_paused_fires_once(make_onair, redis_server):
+    """Reaper commands that time out while Redis is frozen do not make a
+    deadline fire twice (or never) once Redis thaws."""
+    a = make_onair(redis_server)
+    b = make_onair(redis_server)
+    client = redis_server.client()
+    ids = [f"frozen-{i}" for i in range(10)]
+    for i, ident in enumerate(ids):
+        schedule(a if i % 2 else b, ident, 100)
+    redis_server.pause()
+    try:
+        time.sleep(1.2)  # several reaper turns and command deadlines
+    finally:
+        redis_server.resume()
+    wait_until(lambda: client.llen(FIRED) >= len(ids), 5.0, message="the deadlines to fire after SIGCONT")
+    time.sleep(0.5)
+    fired = client.lrange(FIRED, 0, -1)
+    assert sorted(fired) == sorted(ids), fired
+    assert zsets_holding(client, "onair:", set(ids)) == {}

@@ -11,7 +11,7 @@ void buf_init(buf *b, arena *a) {
 }
 
 char *buf_reserve(buf *b, size_t extra) {
-    if (b->cap - b->len >= extra)
+    if (b->data && b->cap - b->len >= extra)
         return b->data + b->len;
     size_t cap = b->cap ? b->cap * 2 : 256;
     while (cap - b->len < extra)

@@ -29,7 +29,7 @@ void buf_append(buf *b, const void *p, size_t n);
 void buf_appendc(buf *b, char c);
 void buf_appends(buf *b, const char *s); /* NUL-terminated */
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_vprintf(buf *b, const char *fmt, va_list ap);
+void buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* Decimal integer, without printf. */
 void buf_append_u64(buf *b, unsigned long long v);

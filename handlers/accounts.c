@@ -232,7 +232,7 @@ static void create_hashed(struct pw_job *job) {
         labels[nidx++] = "username";
     }
     nkeys = argc;
-    char nbuf[8];
+    char nbuf[16];
     snprintf(nbuf, sizeof nbuf, "%d", nidx);
     argv[argc++] = na->id;
     argv[argc++] = na->org_rule;

@@ -48,7 +48,7 @@ typedef struct json_doc {
 
 /* Parses src[0..len).  Returns 0, or -1 when the input is not exactly one valid
  * JSON value (surrounding whitespace allowed), is not valid UTF-8, nests deeper
- * than JSON_MAX_DEPTH, or is larger than 2^31 bytes. */
+ * than JSON_MAX_DEPTH, or is larger than INT_MAX bytes (jsmn's offsets). */
 int json_parse(json_doc *doc, arena *a, const char *src, size_t len);
 
 enum json_type json_type(const json_doc *doc, int t);
@@ -67,8 +67,8 @@ static inline int json_next(const json_doc *doc, int t) {
 int json_array_at(const json_doc *doc, int arr, int i);
 
 /* Typed accessors: 0 on success, -1 when the token has another type (or the
- * number does not fit).  json_string unescapes into the arena (or points into
- * the source when there is nothing to unescape) and NUL-terminates. */
+ * number does not fit).  json_string unescapes into the arena and
+ * NUL-terminates: always a copy, so the result is a C string. */
 int json_string(const json_doc *doc, int t, arena *a, const char **out, size_t *len);
 int json_number(const json_doc *doc, int t, double *out);
 int json_int64(const json_doc *doc, int t, int64_t *out); /* integral values only */

@@ -5,8 +5,9 @@
  * base64url segments are all rejected, before the signature is even computed.
  * The signature is compared in constant time.  Claims checked here: `exp`
  * (required, a number; expired when now >= exp + leeway) and `iat` (optional;
- * rejected when iat > now + leeway).  Anything else (typ, sub, jti, revocation)
- * is the caller's business, from the payload returned. */
+ * rejected when iat > now + leeway).  The header's typ, when present, must be
+ * "JWT", and a crit header is refused.  The payload's own claims (typ, sub,
+ * jti, revocation) are the caller's business, from the payload returned. */
 #ifndef ONAIR_JWT_H
 #define ONAIR_JWT_H
 

@@ -146,14 +146,9 @@ static void on_shutdown(uv_shutdown_t *sr, int status) {
 }
 
 static void flush(struct conn *c);
-
-static void on_write(uv_write_t *wr, int status) {
-    struct conn *c = wr->data;
-    buf_free(&c->writing); /* idle connections hold no buffers */
-    if (status < 0 || c->closing) {
-        conn_close(c);
-        return;
-    }
+/* What follows a completed write: more output, the close of a finished
+ * connection, or reading again below the low-water mark. */
+static void after_written(struct conn *c) {
     if (c->out.len) {
         flush(c);
         return;
@@ -167,12 +162,39 @@ static void on_write(uv_write_t *wr, int status) {
     update_reading(c);
 }
 
+static void on_write(uv_write_t *wr, int status) {
+    struct conn *c = wr->data;
+    buf_free(&c->writing); /* idle connections hold no buffers */
+    if (status < 0 || c->closing) {
+        conn_close(c);
+        return;
+    }
+    after_written(c);
+}
+
+/* Sends the queued output.  Most responses fit the socket buffer, so try a
+ * direct write first: one syscall, no write request, no poll change; only
+ * what the kernel did not take goes through uv_write. */
 static void flush(struct conn *c) {
     if (c->closing || c->writing.len || !c->out.len)
         return;
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    size_t sent = n > 0 ? (size_t)n : 0;
+    if (sent == c->out.len) {
+        buf_free(&c->out);
+        after_written(c);
+        return;
+    }
+    memmove(c->out.data, c->out.data + sent, c->out.len - sent);
+    c->out.len -= sent;
     c->writing = c->out;
     buf_init(&c->out, NULL);
-    uv_buf_t b = uv_buf_init(c->writing.data, (unsigned)c->writing.len);
+    b = uv_buf_init(c->writing.data, (unsigned)c->writing.len);
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0)
         conn_close(c);

@@ -22,28 +22,6 @@
 
 /* ---- validation ---- */
 
-static void resp_invalid(http_request *req, int status, const char *code, const char *field,
-                         const char *reason) {
-    buf b;
-    buf_init(&b, &req->arena);
-    json_writer w;
-    json_w_init(&w, &b);
-    json_w_obj_open(&w);
-    json_w_key(&w, "status");
-    json_w_cstr(&w, code);
-    json_w_key(&w, "message");
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s %s", field, reason);
-    json_w_cstr(&w, msg);
-    json_w_key(&w, "errors");
-    json_w_obj_open(&w);
-    json_w_key(&w, field);
-    json_w_cstr(&w, reason);
-    json_w_obj_close(&w);
-    json_w_obj_close(&w);
-    resp_json(req, status, &b);
-}
-
 static bool valid_email(const char *s, size_t n) {
     const char *at = memchr(s, '@', n);
     if (!at || at == s || n > 254 || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
@@ -87,12 +65,12 @@ static char *lower(arena *a, const char *s, size_t n) {
 /* Body fields every account route reads; extraction answers 422 itself. */
 static int extract(http_request *req, const json_doc *doc, const struct json_field *f, size_t n) {
     if (json_type(doc, 0) != JSON_OBJECT) {
-        resp_invalid(req, 422, "invalid", "body", "must be a JSON object");
+        handler_invalid(req, 422, "invalid", "body", "must be a JSON object");
         return -1;
     }
     const char *field, *reason;
     if (json_extract(doc, 0, &req->arena, f, n, &field, &reason) < 0) {
-        resp_invalid(req, 422, "invalid", field, reason);
+        handler_invalid(req, 422, "invalid", field, reason);
         return -1;
     }
     return 0;
@@ -147,9 +125,9 @@ static void on_created(redisReply *reply, int err, void *ud) {
     }
     if (!strcmp(outcome, "conflict")) {
         const char *field = reply->elements > 1 ? reply->element[1]->str : "identity";
-        resp_invalid(req, 409, "conflict", field, "is already taken");
+        handler_invalid(req, 409, "conflict", field, "is already taken");
     } else if (!strcmp(outcome, "no-org")) {
-        resp_invalid(req, 422, "invalid", na->org_field, "does not name an organization");
+        handler_invalid(req, 422, "invalid", na->org_field, "does not name an organization");
     } else if (!strcmp(outcome, "not-owner")) {
         resp_error(req, 403, "forbidden", "Only an admin or its owner may add to an organization");
     } else if (!strcmp(outcome, "ok") && reply->elements > 1) {
@@ -284,9 +262,9 @@ static int add_identity(http_request *req, struct new_account *na, const char *t
                         const char *value, size_t len) {
     bool email = !strcmp(type, "email");
     if (email ? !valid_email(value, len) : !valid_phone(value, len)) {
-        resp_invalid(req, 422, "invalid", type,
-                     email ? "is not an email address"
-                           : "must be 6 to 16 digits, optionally after +");
+        handler_invalid(req, 422, "invalid", type,
+                        email ? "is not an email address"
+                              : "must be 6 to 16 digits, optionally after +");
         return -1;
     }
     struct identity *id = &na->ids[na->nids];
@@ -296,7 +274,7 @@ static int add_identity(http_request *req, struct new_account *na, const char *t
     id->index = email ? lower(&req->arena, value, len) : value;
     for (int i = 0; i < na->nids; i++)
         if (!strcmp(na->ids[i].type, id->type) && !strcmp(na->ids[i].index, id->index)) {
-            resp_invalid(req, 422, "invalid", "identities", "repeats a value");
+            handler_invalid(req, 422, "invalid", "identities", "repeats a value");
             return -1;
         }
     na->nids++;
@@ -306,7 +284,7 @@ static int add_identity(http_request *req, struct new_account *na, const char *t
 static int check_names(http_request *req, struct new_account *na, const char *username,
                        size_t ulen) {
     if (username && !valid_username(username, ulen)) {
-        resp_invalid(req, 422, "invalid", "username", "must be 3 to 32 of A-Z a-z 0-9 _ . -");
+        handler_invalid(req, 422, "invalid", "username", "must be 3 to 32 of A-Z a-z 0-9 _ . -");
         return -1;
     }
     na->username = username ? username : "";
@@ -367,16 +345,16 @@ void accounts_create(http_request *req) {
         return;
     if (strcmp(na->type, "user") && strcmp(na->type, "operator") && strcmp(na->type, "dealer") &&
         strcmp(na->type, "admin")) {
-        resp_invalid(req, 422, "invalid", "type", "must be user, operator, dealer or admin");
+        handler_invalid(req, 422, "invalid", "type", "must be user, operator, dealer or admin");
         return;
     }
     if (strcmp(na->status, "active") && strcmp(na->status, "inactive")) {
-        resp_invalid(req, 422, "invalid", "status", "must be active or inactive");
+        handler_invalid(req, 422, "invalid", "status", "must be active or inactive");
         return;
     }
     int n = (int)doc.tok[identities].size;
     if (n < 1 || n > MAX_IDENTITIES) {
-        resp_invalid(req, 422, "invalid", "identities", "must hold 1 to 4 identities");
+        handler_invalid(req, 422, "invalid", "identities", "must hold 1 to 4 identities");
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -384,21 +362,20 @@ void accounts_create(http_request *req) {
         const char *type, *value;
         size_t vlen;
         const char *f, *reason;
-        const struct json_field idf[] = {
+        const struct json_field typef[] = {
             {.name = "type", .type = JSON_STRING, .required = true, .out = &type},
-            {.name = "value",
-             .type = JSON_STRING,
-             .required = true,
-             .min_len = 1,
-             .max_len = 254,
-             .out = &value,
-             .len_out = &vlen},
         };
         if (json_type(&doc, t) != JSON_OBJECT ||
-            json_extract(&doc, t, &req->arena, idf, 2, &f, &reason) < 0 ||
+            json_extract(&doc, t, &req->arena, typef, 1, &f, &reason) < 0 ||
             (strcmp(type, "email") && strcmp(type, "phone"))) {
-            resp_invalid(req, 422, "invalid", "identities",
-                         "must be objects {type: email|phone, value}");
+            handler_invalid(req, 422, "invalid", "identities",
+                            "must be objects {type: email|phone, value}");
+            return;
+        }
+        int v = json_get(&doc, t, "value");
+        if (v < 0 || json_string(&doc, v, &req->arena, &value, &vlen) < 0) {
+            handler_invalid(req, 422, "invalid", "identities",
+                            "must be objects {type: email|phone, value}");
             return;
         }
         if (add_identity(req, na, type, value, vlen) < 0)
@@ -477,8 +454,8 @@ void auth_register(http_request *req) {
     if (code && code[0]) {
         for (const char *p = code; *p; p++)
             if (!isalnum((unsigned char)*p)) {
-                resp_invalid(req, 422, "invalid", "organizationCode",
-                             "does not name an organization");
+                handler_invalid(req, 422, "invalid", "organizationCode",
+                                "does not name an organization");
                 return;
             }
         na->org_rule = "code";
@@ -558,7 +535,7 @@ static struct login *login_begin(http_request *req, bool change) {
         l->identifier = lower(&req->arena, username, ulen);
         l->index = "username";
     } else {
-        resp_invalid(req, 422, "invalid", "email", "or username is required");
+        handler_invalid(req, 422, "invalid", "email", "or username is required");
         return NULL;
     }
     return l;
@@ -691,7 +668,7 @@ void auth_login(http_request *req) {
     const char *platform = http_header(req, "platform", &n);
     if (platform && !((n == 3 && !strncmp(platform, "ios", 3)) ||
                       (n == 7 && !strncmp(platform, "android", 7)))) {
-        resp_invalid(req, 422, "invalid", "platform", "must be ios or android");
+        handler_invalid(req, 422, "invalid", "platform", "must be ios or android");
         return;
     }
     struct login *l = login_begin(req, false);
@@ -799,17 +776,17 @@ static int read_location(http_request *req, bool required, double *lat, double *
     if (extract(req, &doc, fields, 2) < 0)
         return -1;
     if (has_lat != has_lon) {
-        resp_invalid(req, 422, "invalid", has_lat ? "longitude" : "latitude", "is required");
+        handler_invalid(req, 422, "invalid", has_lat ? "longitude" : "latitude", "is required");
         return -1;
     }
     if (!has_lat)
         return 0;
     if (!isfinite(*lat) || *lat < -90 || *lat > 90) {
-        resp_invalid(req, 422, "invalid", "latitude", "must be within -90..90");
+        handler_invalid(req, 422, "invalid", "latitude", "must be within -90..90");
         return -1;
     }
     if (!isfinite(*lon) || *lon < -180 || *lon > 180) {
-        resp_invalid(req, 422, "invalid", "longitude", "must be within -180..180");
+        handler_invalid(req, 422, "invalid", "longitude", "must be within -180..180");
         return -1;
     }
     return 1;
@@ -846,6 +823,10 @@ static void on_updated(redisReply *reply, int err, void *ud) {
         return;
     }
     struct account a;
+    if (!strcmp(reply->element[0]->str, "forbidden")) {
+        resp_error(req, 403, "forbidden", "Only an admin may change type or organization");
+        return;
+    }
     if (strcmp(reply->element[0]->str, "ok") || reply->elements < 2 ||
         account_from_reply(&req->arena, reply->element[1], &a) < 0) {
         resp_error(req, 404, "not-found", "No such account");
@@ -883,23 +864,20 @@ void accounts_update(http_request *req) {
     if (extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
         return;
     if (status && strcmp(status, "active") && strcmp(status, "inactive")) {
-        resp_invalid(req, 422, "invalid", "status", "must be active or inactive");
+        handler_invalid(req, 422, "invalid", "status", "must be active or inactive");
         return;
     }
     if (type && strcmp(type, "user") && strcmp(type, "operator") && strcmp(type, "dealer") &&
         strcmp(type, "admin")) {
-        resp_invalid(req, 422, "invalid", "type", "must be user, operator, dealer or admin");
+        handler_invalid(req, 422, "invalid", "type", "must be user, operator, dealer or admin");
         return;
     }
     bool admin = account_is_admin(req->account);
-    if (!admin && (type || has_org)) {
-        resp_error(req, 403, "forbidden", "Only an admin may change type or organization");
-        return;
-    }
     char key[KEY_MAX];
     key_entity(key, "acct", id, idlen, NULL);
-    const char *argv[20] = {key, req->account->id, admin ? "1" : "0", keys_prefix()};
-    int argc = 4;
+    const char *argv[20] = {key, req->account->id, admin ? "1" : "0", keys_prefix(),
+                            type || has_org ? "1" : "0"};
+    int argc = 5;
     const char *pairs[][2] = {{"status", status},
                               {"firstName", first},
                               {"lastName", last},

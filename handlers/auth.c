@@ -19,7 +19,10 @@
 #include "storage/keys.h"
 #include "storage/secret.h"
 
-#define TOKEN_LEEWAY_S 60
+/* Clock skew tolerated between the instances that issue and check tokens
+ * (they run NTP behind one load balancer): small, so an expired token is
+ * refused within seconds. */
+#define TOKEN_LEEWAY_S 5
 
 /* ---- small helpers ---- */
 

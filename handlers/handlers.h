@@ -55,6 +55,10 @@ void testhook_redis(http_request *req);
 void testhook_deadline(http_request *req);
 int testhooks_init(void);
 
+/* Answers {"status": code, "message": "<field> <reason>", "errors": {field: reason}}. */
+void handler_invalid(http_request *req, int status, const char *code, const char *field,
+                     const char *reason);
+
 /* Parses the request body as JSON (whatever the Content-Type), answering
  * 400 bad-json itself when it is not.  Returns 0, or -1 when it answered. */
 struct json_doc;

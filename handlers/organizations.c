@@ -131,7 +131,7 @@ void orgs_create(http_request *req) {
     };
     if (json_type(&doc, 0) != JSON_OBJECT ||
         json_extract(&doc, 0, &req->arena, fields, 1, &field, &reason) < 0) {
-        resp_error(req, 422, "invalid", "name is required: 1 to 100 characters");
+        handler_invalid(req, 422, "invalid", "name", "is required: 1 to 100 characters");
         return;
     }
     create_try(c);
@@ -213,7 +213,7 @@ void orgs_update(http_request *req) {
     };
     if (json_type(&doc, 0) != JSON_OBJECT ||
         json_extract(&doc, 0, &req->arena, fields, 1, &field, &reason) < 0) {
-        resp_error(req, 422, "invalid", "name is required: 1 to 100 characters");
+        handler_invalid(req, 422, "invalid", "name", "is required: 1 to 100 characters");
         return;
     }
     access(req, "rename", name);

@@ -68,3 +68,25 @@ int handler_parse_json(http_request *req, json_doc *doc) {
     }
     return 0;
 }
+
+void handler_invalid(http_request *req, int status, const char *code, const char *field,
+                     const char *reason) {
+    buf b;
+    buf_init(&b, &req->arena);
+    json_writer w;
+    json_w_init(&w, &b);
+    json_w_obj_open(&w);
+    json_w_key(&w, "status");
+    json_w_cstr(&w, code);
+    json_w_key(&w, "message");
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s %s", field, reason);
+    json_w_cstr(&w, msg);
+    json_w_key(&w, "errors");
+    json_w_obj_open(&w);
+    json_w_key(&w, field);
+    json_w_cstr(&w, reason);
+    json_w_obj_close(&w);
+    json_w_obj_close(&w);
+    resp_json(req, status, &b);
+}

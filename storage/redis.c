@@ -259,6 +259,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
             return;
         }
     }
+    if (p->script >= 0 && reply->type == REDIS_REPLY_ERROR)
+        log_error("redis", "script %s failed: %s", script_sources[p->script].name, reply->str);
     pending_finish(p, reply, 0);
     pending_free(p);
 }

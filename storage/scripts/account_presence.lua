@@ -8,6 +8,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'online', ARGV[1]) end
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'lat', ARGV[2], 'lon', ARGV[3], 'locAt', ARGV[4], 'locMs', ARGV[5])
-  if KEYS[2] ~= KEYS[1] then redis.call('GEOADD', KEYS[2], ARGV[3], ARGV[2], ARGV[6]) end
+  if KEYS[2] ~= KEYS[1] then
+    -- Redis GEO indexes latitudes within +-85.05112878 only (Web Mercator):
+    -- a point beyond is kept on the account but cannot be searched by place.
+    if math.abs(tonumber(ARGV[2])) <= 85.05112878 then
+      redis.call('GEOADD', KEYS[2], ARGV[3], ARGV[2], ARGV[6])
+    else
+      redis.call('ZREM', KEYS[2], ARGV[6])
+    end
+  end
 end
 return {'ok', redis.call('HGETALL', KEYS[1])}

@@ -1,8 +1,9 @@
 -- Changes an account for an admin or the owner of the account's organization.
 -- KEYS[1] target account hash
 -- ARGV[1] caller id   ARGV[2] caller is admin ('1'|'0')   ARGV[3] key prefix
--- ARGV[4..] fields and values to set
--- Returns {'ok', fields} | {'not-found'} (absent, or not the caller's to change)
+-- ARGV[4] '1' when admin-only fields (type, organization) are among the changes
+-- ARGV[5..] fields and values to set
+-- Returns {'ok', fields} | {'not-found'} (absent, or not the caller's to change) | {'forbidden'}
 local t = redis.call('HMGET', KEYS[1], 'id', 'organization')
 if not t[1] then return {'not-found'} end
 if ARGV[2] ~= '1' then
@@ -10,5 +11,6 @@ if ARGV[2] ~= '1' then
   local owner = redis.call('HMGET', ARGV[3] .. '{org:' .. t[2] .. '}', 'owner', 'deleted')
   if owner[1] ~= ARGV[1] or owner[2] == '1' then return {'not-found'} end
 end
-if #ARGV >= 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if ARGV[4] == '1' and ARGV[2] ~= '1' then return {'forbidden'} end
+if #ARGV >= 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
 return {'ok', redis.call('HGETALL', KEYS[1])}

@@ -34,6 +34,9 @@ readonly STOP_TIMEOUT_S=30
 # warnings only and does not close busy keep-alive connections mid-run.
 export ONAIR_LOG_LEVEL="${ONAIR_LOG_LEVEL:-warn}"
 export ONAIR_MAX_REQUESTS_PER_CONN="${ONAIR_MAX_REQUESTS_PER_CONN:-1000000}"
+# The scenarios log in far more often than a person would.
+export ONAIR_LOGIN_RATE_PER_MIN="${ONAIR_LOGIN_RATE_PER_MIN:-1000000}"
+export ONAIR_AUTH_IP_RATE_PER_MIN="${ONAIR_AUTH_IP_RATE_PER_MIN:-1000000}"
 
 onair_bin=""
 tmp=""
@@ -195,6 +198,10 @@ run_wrk() {
   done
   [[ "$lua" == - ]] || opts+=(-s "$BENCH_DIR/$lua")
   start_server "$target"
+  # A scenario may prepare the server (accounts, tokens) and add script args.
+  if declare -F "setup_$name" >/dev/null; then
+    "setup_$name" "$target"
+  fi
   log "$name: $target: wrk ${opts[*]} -d${DURATION_S}s"
   ticks0=$(cpu_ticks "$server_pid")
   if ! wrk --latency --timeout 5s -d"${DURATION_S}s" "${opts[@]}" \
@@ -314,6 +321,14 @@ print_summary() {
       printf "$fmt" "${f[@]}"
     done
   fi
+  if ((${#login_rows[@]})); then
+    echo
+    printf '%-20s %12s %12s %16s %8s\n' scenario "logins/s" "non-2xx" "/health p99" target
+    for row in "${login_rows[@]}"; do
+      IFS='|' read -r -a f <<<"$row"
+      printf '%-20s %12s %12s %16s %8s\n' "${f[@]}"
+    done
+  fi
   if ((${#idle_rows[@]})); then
     ((${#wrk_rows[@]} == 0)) || echo
     printf '%-20s %7s %14s %14s %11s %18s %18s\n' scenario conns "onair KiB/conn" \
@@ -339,8 +354,59 @@ write_meta() {
   } >"$results/meta.txt"
 }
 
+# POSTs a JSON body to the running server and prints the response body.
+post() {
+  curl -sf -X POST -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$server_port$1"
+}
+
+# Creates (or logs into) the bench account on the running onair; prints a token.
+bench_token() {
+  local body='{"firstName":"Bench","lastName":"Mark","password":"bench-password",
+    "identities":[{"type":"email","value":"bench@onair.test"}]}'
+  post /accounts "$body" >/dev/null 2>&1 || true
+  post /auth '{"email":"bench@onair.test","password":"bench-password"}' |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])'
+}
+
+# accounts_me: one Redis round trip (token check and account load in one script).
+setup_accounts_me() {
+  if [[ $1 == onair ]]; then
+    script_args+=("$(bench_token)")
+  else
+    script_args+=(unused)
+  fi
+}
+
+# login_load: 50 logins at a time (Argon2id on the thread pool) while /health
+# is measured: the loop must not wait for the hashes.
+login_rows=()
+login_scenario() {
+  local name=login_load
+  selected "$name" || return 0
+  has_target onair || return 0
+  start_server onair
+  bench_token >/dev/null
+  local out_login="$results/$name.logins.txt" out_health="$results/$name.health.txt"
+  wrk -t1 -c50 -d"$((DURATION_S + 2))s" --timeout 10s -s "$BENCH_DIR/post_json.lua" \
+    "http://127.0.0.1:$server_port/auth" \
+    -- '{"email":"bench@onair.test","password":"bench-password"}' >"$out_login" 2>&1 &
+  local login_pid=$!
+  sleep 1
+  wrk --latency -t1 -c8 -d"${DURATION_S}s" "http://127.0.0.1:$server_port/health" \
+    >"$out_health" 2>&1 || log "$name: wrk /health failed"
+  wait "$login_pid" || log "$name: wrk /auth failed"
+  stop_server
+  local p99 logins non2xx
+  p99=$(awk '$1 == "99%" { print $2 }' "$out_health")
+  logins=$(awk '/^Requests\/sec:/ { print $2 }' "$out_login")
+  non2xx=$(awk '/Non-2xx/ { print $NF }' "$out_login")
+  login_rows+=("$name|${logins:--}|${non2xx:-0}|${p99:--}|<=10ms")
+}
+
 scenarios() {
   scenario health /health - 1.0 -t2 -c64
+  scenario accounts_me /accounts/me auth_get.lua 0.6 -t2 -c64
+  login_scenario
   scenario health_pipeline16 /health pipeline.lua 3.0 -t2 -c256 -- 16
   idle_scenario idle_conns /health "$IDLE_CONNS" 2
 }

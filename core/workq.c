@@ -1,6 +1,10 @@
 #include "core/workq.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 
@@ -22,8 +26,20 @@ size_t workq_pending(void) {
     return pending;
 }
 
+/* Pool threads run at a lower priority (Linux: nice is per thread), so that
+ * with every core hashing the loop thread still gets the CPU the moment it
+ * has a request: logins wait a little longer, everything else does not. */
+static void lower_priority_once(void) {
+    static __thread bool done;
+    if (!done) {
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+        done = true;
+    }
+}
+
 static void run(uv_work_t *w) {
     struct task *t = w->data;
+    lower_priority_once();
     t->work(t->job);
 }
 

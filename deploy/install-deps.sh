@@ -12,7 +12,7 @@ readonly BASE_PACKAGES=(
   python3 python3-pytest python3-redis
   redis-server
 )
-readonly BENCH_PACKAGES=(wrk nginx-light)
+readonly BENCH_PACKAGES=(wrk nginx-light curl)
 
 die() {
   echo "install-deps: $*" >&2

@@ -98,7 +98,13 @@ struct new_account {
     struct pw_job job;
 };
 
+/* Set once the admin bootstrap has started; cleared when it could not reach
+ * the store, so the next (re)connect tries again. */
+static bool admin_ensuring;
+
 static void created_bootstrap(struct new_account *na, const char *outcome) {
+    if (!strcmp(outcome, "store unavailable"))
+        admin_ensuring = false;
     if (!strcmp(outcome, "ok"))
         log_info("accounts", "admin account %s created", srv.cfg.admin_email);
     else if (!strcmp(outcome, "conflict"))
@@ -841,12 +847,13 @@ static void on_updated(redisReply *reply, int err, void *ud) {
 void accounts_update(http_request *req) {
     size_t idlen;
     const char *id = http_param(req, 0, &idlen);
-    json_doc doc;
-    if (!id || handler_parse_json(req, &doc) < 0) {
-        if (!id)
-            resp_error(req, 404, "not-found", "No such account");
+    if (!id || !is_uuid(id, idlen)) {
+        resp_error(req, 404, "not-found", "No such account");
         return;
     }
+    json_doc doc;
+    if (handler_parse_json(req, &doc) < 0)
+        return;
     const char *status = NULL, *first = NULL, *last = NULL, *type = NULL, *org = NULL;
     bool archive = false, has_archive = false, has_org = false;
     const struct json_field fields[] = {
@@ -899,20 +906,20 @@ void accounts_update(http_request *req) {
  * then creates it unless its email is taken (several instances starting at
  * once create one). */
 void accounts_on_ready(void) {
-    static bool started;
     static arena boot_arena;
     static struct new_account boot;
-    if (started || !srv.cfg.admin_email || !srv.cfg.admin_password)
+    if (admin_ensuring || !srv.cfg.admin_email || !srv.cfg.admin_password)
         return;
     size_t elen = strlen(srv.cfg.admin_email), pwlen = strlen(srv.cfg.admin_password);
     if (!valid_email(srv.cfg.admin_email, elen) || pwlen < 6 || pwlen > 128) {
         log_error("accounts", "ONAIR_ADMIN_EMAIL/ONAIR_ADMIN_PASSWORD are not a valid email and a "
                               "6..128 character password; no admin ensured");
-        started = true;
+        admin_ensuring = true;
         return;
     }
-    started = true;
-    arena_init(&boot_arena);
+    admin_ensuring = true;
+    arena_reset(&boot_arena);
+    memset(&boot, 0, sizeof boot);
     boot.arena = &boot_arena;
     boot.type = "admin";
     boot.first = "Admin";

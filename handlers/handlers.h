@@ -2,6 +2,7 @@
 #ifndef ONAIR_HANDLERS_H
 #define ONAIR_HANDLERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/router.h"
@@ -58,6 +59,9 @@ int testhooks_init(void);
 /* Answers {"status": code, "message": "<field> <reason>", "errors": {field: reason}}. */
 void handler_invalid(http_request *req, int status, const char *code, const char *field,
                      const char *reason);
+
+/* Server-made ids are lowercase UUIDs; anything else names nothing. */
+bool is_uuid(const char *s, size_t n);
 
 /* Parses the request body as JSON (whatever the Content-Type), answering
  * 400 bad-json itself when it is not.  Returns 0, or -1 when it answered. */

@@ -168,7 +168,7 @@ static void on_access(redisReply *reply, int err, void *ud) {
 static void access(http_request *req, const char *action, const char *new_name) {
     size_t idlen;
     const char *id = http_param(req, 0, &idlen);
-    if (!id) {
+    if (!id || !is_uuid(id, idlen)) {
         resp_error(req, 404, "not-found", "No such organization");
         return;
     }

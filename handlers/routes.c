@@ -90,3 +90,15 @@ void handler_invalid(http_request *req, int status, const char *code, const char
     json_w_obj_close(&w);
     resp_json(req, status, &b);
 }
+
+bool is_uuid(const char *s, size_t n) {
+    if (n != 36)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = s[i];
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}

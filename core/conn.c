@@ -11,6 +11,7 @@
 #define OUT_LOW_WATER (256u << 10)
 #define LINGER_MS 1000 /* after the last response of a closing connection */
 #define READ_BUF_SIZE (64u << 10)
+#define PENDING_MAX (64u << 10) /* bytes held while a request is handled; beyond, stop reading */
 
 enum phase {
     PH_IDLE,     /* between requests: keep-alive timer */
@@ -26,9 +27,8 @@ struct conn {
     uv_write_t wreq;
     uv_shutdown_t sreq;
     struct http_parser parser;
-    http_request *req; /* being parsed or handled; NULL when idle */
-    char *pending_in;  /* unparsed bytes while a request is handled */
-    size_t pending_in_len;
+    http_request *req;        /* being parsed or handled; NULL when idle */
+    buf pending;              /* bytes received while a request is handled (malloc-backed) */
     buf out;                  /* queued output (malloc-backed) */
     buf writing;              /* the buffer uv_write is sending */
     struct conn *next, *prev; /* srv.conns */
@@ -90,7 +90,7 @@ static void request_free(http_request *req) {
 static void maybe_free(struct conn *c) {
     if (c->handles_open || c->req)
         return;
-    free(c->pending_in);
+    buf_free(&c->pending);
     buf_free(&c->out);
     buf_free(&c->writing);
     free(c);
@@ -342,6 +342,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
         return;
     if (c->phase == PH_LINGER)
         return; /* drained and dropped */
+    if (c->phase == PH_HANDLING && c->req) {
+        /* A request is waiting on Redis: keep what follows for later.
+         * Reading on (rather than stopping and restarting it around every
+         * such request) saves two epoll_ctl calls per request. */
+        buf_append(&c->pending, b->base, (size_t)nread);
+        update_reading(c);
+        return;
+    }
     feed(c, b->base, (size_t)nread);
 }
 
@@ -354,7 +362,7 @@ static void update_reading(struct conn *c) {
     bool want;
     if (c->phase == PH_LINGER)
         want = true;
-    else if (c->phase == PH_HANDLING || c->close_after_write || c->pending_in)
+    else if (c->close_after_write || c->pending.len >= PENDING_MAX)
         want = false;
     else if (c->reading)
         want = unsent < OUT_HIGH_WATER;
@@ -406,12 +414,11 @@ static void finish_request(struct conn *c) {
     arm_timer(c);
     if (c->close_after_write)
         return;
-    if (c->pending_in) {
-        char *data = c->pending_in;
-        size_t n = c->pending_in_len;
-        c->pending_in = NULL;
-        feed(c, data, n);
-        free(data);
+    if (c->pending.len) {
+        buf data = c->pending;
+        buf_init(&c->pending, NULL);
+        feed(c, data.data, data.len);
+        buf_free(&data);
     }
     update_reading(c);
 }
@@ -449,12 +456,8 @@ static void feed(struct conn *c, const char *data, size_t n) {
         llhttp_resume(&c->parser.llhttp);
         dispatch(c);
         if (!c->req->responded) {
-            /* Waiting on Redis: keep the rest for later, stop reading. */
-            if (n) {
-                c->pending_in = xmalloc(n);
-                memcpy(c->pending_in, data, n);
-                c->pending_in_len = n;
-            }
+            /* Waiting on Redis: keep the rest for later. */
+            buf_append(&c->pending, data, n);
             update_reading(c);
             return;
         }

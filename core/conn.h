@@ -4,9 +4,9 @@
  * Requests are handled one at a time in arrival order: the parser pauses at
  * each message's end, the handler runs, and parsing resumes when the response
  * is queued (at once for synchronous handlers, at the end of the loop turn for
- * ones that waited on Redis).  Unparsed pipelined bytes wait in a small buffer
- * and reading stops meanwhile, and while the output is above a high-water
- * mark.  Everything queued in one loop turn leaves in one uv_write.
+ * ones that waited on Redis).  Bytes that arrive meanwhile wait in a buffer
+ * (reading stops only when it passes 64 KiB, or while the output is above a
+ * high-water mark).  Everything queued in one loop turn leaves in one write.
  *
  * A connection is never freed inside a callback that can still touch it: it is
  * closed (handles closing) and freed when both handles have closed and no

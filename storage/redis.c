@@ -1,6 +1,5 @@
 #include "storage/redis.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <mbedtls/sha1.h>
 #include <netdb.h>
@@ -29,6 +28,21 @@ struct pending {
     char *formatted;
     size_t formatted_len;
     int script;
+};
+
+/* hiredis' event hooks, bound to the loop.  Unlike hiredis' own libuv
+ * adapter, the poll handle is restarted only when the wanted events really
+ * change, and commands are not sent when the socket polls writable but in
+ * one write per loop turn from a prepare hook (just before the loop would
+ * block): a write-interest round trip through epoll per command batch cost
+ * two epoll_ctl calls, a fifth of the CPU of an authenticated request. */
+struct rds_events {
+    uv_poll_t poll;
+    uv_prepare_t flush;
+    redisAsyncContext *ac;
+    int want, active; /* UV_READABLE | UV_WRITABLE */
+    bool flushing;    /* inside our own redisAsyncHandleWrite */
+    int handles_open;
 };
 
 struct rds_client {
@@ -136,6 +150,103 @@ static int parse_url(rds_client *c, const char *url) {
     if (rc != 0)
         return -1;
     c->host = xstrdup(num);
+    return 0;
+}
+
+/* ---- hiredis event adapter ---- */
+
+static void ev_on_poll(uv_poll_t *h, int status, int events);
+
+static void ev_apply(struct rds_events *e) {
+    if (e->want == e->active || !e->ac)
+        return;
+    if (e->want)
+        uv_poll_start(&e->poll, e->want, ev_on_poll);
+    else
+        uv_poll_stop(&e->poll);
+    e->active = e->want;
+}
+
+static void ev_on_poll(uv_poll_t *h, int status, int events) {
+    struct rds_events *e = h->data;
+    if (status < 0)
+        events = UV_READABLE | UV_WRITABLE; /* let hiredis find the error */
+    if (e->ac && (events & UV_READABLE))
+        redisAsyncHandleRead(e->ac);
+    if (e->ac && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(e->ac);
+}
+
+static void ev_on_flush(uv_prepare_t *h) {
+    struct rds_events *e = h->data;
+    uv_prepare_stop(h);
+    if (!e->ac)
+        return;
+    e->flushing = true;
+    redisAsyncHandleWrite(e->ac);
+    e->flushing = false;
+}
+
+static void ev_add_read(void *p) {
+    struct rds_events *e = p;
+    e->want |= UV_READABLE;
+    ev_apply(e);
+}
+
+static void ev_del_read(void *p) {
+    struct rds_events *e = p;
+    e->want &= ~UV_READABLE;
+    ev_apply(e);
+}
+
+static void ev_add_write(void *p) {
+    struct rds_events *e = p;
+    /* While connecting, writability is how the connect completes; and a
+     * write of ours that the socket did not take all of must wait for it.
+     * Otherwise, send at the end of the turn. */
+    if (e->flushing || !(e->ac->c.flags & REDIS_CONNECTED)) {
+        e->want |= UV_WRITABLE;
+        ev_apply(e);
+    } else {
+        uv_prepare_start(&e->flush, ev_on_flush);
+    }
+}
+
+static void ev_del_write(void *p) {
+    struct rds_events *e = p;
+    e->want &= ~UV_WRITABLE;
+    ev_apply(e);
+}
+
+static void ev_closed(uv_handle_t *h) {
+    struct rds_events *e = h->data;
+    if (--e->handles_open == 0)
+        free(e);
+}
+
+static void ev_cleanup(void *p) {
+    struct rds_events *e = p;
+    e->ac = NULL;
+    uv_close((uv_handle_t *)&e->poll, ev_closed);
+    uv_close((uv_handle_t *)&e->flush, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+    struct rds_events *e = xcalloc(1, sizeof *e);
+    if (uv_poll_init(loop, &e->poll, ac->c.fd) < 0) {
+        free(e);
+        return -1;
+    }
+    uv_prepare_init(loop, &e->flush);
+    e->poll.data = e->flush.data = e;
+    e->handles_open = 2;
+    e->ac = ac;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    ac->ev.data = e;
     return 0;
 }
 
@@ -462,7 +573,12 @@ static void start_connect(rds_client *c) {
     ac->data = c;
     c->ac = ac;
     set_state(c, RDS_CONNECTING);
-    redisLibuvAttach(ac, c->loop);
+    if (ev_attach(ac, c->loop) < 0) {
+        c->ac = NULL;
+        redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* One deadline bounds the connect and the handshake together. */

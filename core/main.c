@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
     if (listener_start(srv.loop, srv.cfg.listen) < 0)
         return 1;
     rds_start(srv.redis);
-    reaper_start(srv.loop, srv.redis, srv.cfg.reaper_interval_ms);
+    reaper_start(srv.loop, srv.redis, srv.cfg.reaper_interval_ms, srv.cfg.redis_timeout_ms);
 
     uv_signal_init(srv.loop, &sig_term);
     uv_signal_start(&sig_term, on_signal, SIGTERM);

@@ -23,6 +23,7 @@ static int nkinds;
 static uv_timer_t timer;
 static bool running;
 static rds_client *store;
+static uint64_t lease_ms;
 
 uint64_t reaper_now_ms(void) {
     struct timeval tv;
@@ -72,7 +73,7 @@ static void claim(struct kind *k) {
         return;
     char now[24], lease[16], batch[8];
     snprintf(now, sizeof now, "%llu", (unsigned long long)reaper_now_ms());
-    snprintf(lease, sizeof lease, "%d", REAPER_LEASE_MS);
+    snprintf(lease, sizeof lease, "%llu", (unsigned long long)lease_ms);
     snprintf(batch, sizeof batch, "%d", REAPER_BATCH);
     const char *argv[4] = {k->key, now, lease, batch};
     if (rds_eval(store, SCRIPT_reap, on_claimed, k, 1, 4, argv, NULL) == 0)
@@ -86,8 +87,10 @@ static void on_tick(uv_timer_t *t) {
         claim(&kinds[i]);
 }
 
-void reaper_start(uv_loop_t *loop, rds_client *redis, uint64_t interval_ms) {
+void reaper_start(uv_loop_t *loop, rds_client *redis, uint64_t interval_ms,
+                  uint64_t redis_timeout_ms) {
     store = redis;
+    lease_ms = REAPER_LEASE_DEADLINES * redis_timeout_ms + interval_ms;
     running = true;
     uv_timer_init(loop, &timer);
     uv_timer_start(&timer, on_tick, interval_ms, interval_ms);

@@ -6,8 +6,13 @@
  * to exactly one instance.  The kind's fire function then runs the kind's own
  * transition script, which must ZREM the member in the same script as the
  * state change.  A claim is a lease: if the instance dies before acting, the
- * member becomes due again after REAPER_LEASE_MS and another instance fires it,
- * so transition scripts must check state (they do anyway). */
+ * member becomes due again after the lease and another instance fires it, so
+ * transition scripts must check state (they do anyway).
+ *
+ * The lease only has to outlast one fire command (bounded by the Redis
+ * command deadline), so it is a few deadlines long: a claim that timed out
+ * on our side but ran when a stalled Redis woke up delays its deadlines by
+ * that much, not more. */
 #ifndef ONAIR_REAPER_H
 #define ONAIR_REAPER_H
 
@@ -17,7 +22,7 @@
 
 #include "storage/redis.h"
 
-#define REAPER_LEASE_MS 30000
+#define REAPER_LEASE_DEADLINES 4 /* lease = this many Redis command deadlines */
 #define REAPER_BATCH 100
 
 typedef void (*reaper_fire_fn)(const char *member, size_t len, void *ud);
@@ -25,7 +30,8 @@ typedef void (*reaper_fire_fn)(const char *member, size_t len, void *ud);
 /* Registers a kind before reaper_start.  Returns 0, or -1 when the table is full. */
 int reaper_register(const char *kind, reaper_fire_fn fire, void *ud);
 
-void reaper_start(uv_loop_t *loop, rds_client *redis, uint64_t interval_ms);
+void reaper_start(uv_loop_t *loop, rds_client *redis, uint64_t interval_ms,
+                  uint64_t redis_timeout_ms);
 void reaper_stop(void);
 
 /* The sorted set of a kind, for scripts that schedule or cancel deadlines. */

@@ -23,7 +23,7 @@ static void reemit(const json_doc *doc, int t, json_writer *w, arena *a) {
         int k = t + 1;
         for (uint32_t i = 0; i < doc->tok[t].size; i++) {
             json_string(doc, k, a, &s, &n);
-            json_w_key(w, s);
+            json_w_keyn(w, s, n);
             reemit(doc, k + 1, w, a);
             k = json_next(doc, k + 1);
         }

@@ -779,14 +779,18 @@ void json_w_arr_close(json_writer *w) {
     w_close(w, ']');
 }
 
-void json_w_key(json_writer *w, const char *key) {
+void json_w_keyn(json_writer *w, const char *key, size_t n) {
     if (w->after_key || w->depth == 0)
         w_misuse("key outside an object or right after a key");
     w_prefix(w);
     buf_appendc(w->b, '"');
-    json_escape(w->b, key, strlen(key));
+    json_escape(w->b, key, n);
     buf_append(w->b, "\":", 2);
     w->after_key = true;
+}
+
+void json_w_key(json_writer *w, const char *key) {
+    json_w_keyn(w, key, strlen(key));
 }
 
 void json_w_str(json_writer *w, const char *s, size_t n) {

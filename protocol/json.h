@@ -120,6 +120,7 @@ void json_w_obj_close(json_writer *w);
 void json_w_arr_open(json_writer *w);
 void json_w_arr_close(json_writer *w);
 void json_w_key(json_writer *w, const char *key); /* key is emitted escaped */
+void json_w_keyn(json_writer *w, const char *key, size_t n); /* may hold NUL bytes */
 void json_w_str(json_writer *w, const char *s, size_t n);
 void json_w_cstr(json_writer *w, const char *s); /* NULL writes null */
 void json_w_int(json_writer *w, int64_t v);

@@ -833,6 +833,10 @@ static void on_updated(redisReply *reply, int err, void *ud) {
         resp_error(req, 403, "forbidden", "Only an admin may change type or organization");
         return;
     }
+    if (!strcmp(reply->element[0]->str, "no-org")) {
+        handler_invalid(req, 422, "invalid", "organization", "does not name an organization");
+        return;
+    }
     if (strcmp(reply->element[0]->str, "ok") || reply->elements < 2 ||
         account_from_reply(&req->arena, reply->element[1], &a) < 0) {
         resp_error(req, 404, "not-found", "No such account");
@@ -870,6 +874,8 @@ void accounts_update(http_request *req) {
     };
     if (extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
         return;
+    /* null takes the account out of its organization: a change too. */
+    has_org = json_get(&doc, 0, "organization") >= 0;
     if (status && strcmp(status, "active") && strcmp(status, "inactive")) {
         handler_invalid(req, 422, "invalid", "status", "must be active or inactive");
         return;

@@ -230,14 +230,14 @@ int read_paging(http_request *req, long *limit, long *offset) {
     if (http_query(req, "limit", &v, NULL) == 0) {
         *limit = strtol(v, &end, 10);
         if (*end || !*v || *limit < 1 || *limit > LIST_MAX) {
-            resp_error(req, 422, "invalid", "limit must be 1..200");
+            handler_invalid(req, 422, "invalid", "limit", "must be 1..200");
             return -1;
         }
     }
     if (http_query(req, "offset", &v, NULL) == 0) {
         *offset = strtol(v, &end, 10);
         if (*end || !*v || *offset < 0 || *offset > 1000000000) {
-            resp_error(req, 422, "invalid", "offset must be a whole number");
+            handler_invalid(req, 422, "invalid", "offset", "must be a whole number");
             return -1;
         }
     }

@@ -2,6 +2,7 @@
 keep-alive, pipelining, slow clients, test hooks on/off."""
 
 import json
+import random
 import socket
 import threading
 import time
@@ -537,7 +538,6 @@ def test_backpressure_keeps_every_response(shared_onair):
 def test_pipelined_requests_split_at_every_boundary(shared_onair):
     """The same pipelined requests, delivered in slices that cut request lines,
     headers, chunk sizes and bodies anywhere, give the same answers."""
-    import random
     rng = random.Random(7)
     reqs = [build_request("GET", "/health"),
             build_request("POST", "/_test/echo", body=b'{"a":[1,2,3]}'),

@@ -62,7 +62,9 @@ class _Servers:
         for srv in self.servers:
             if srv.proc is None:
                 continue
-            crashed = srv.proc.poll() is not None and srv.returncode is None
+            if srv.returncode is not None:
+                continue  # its exit was already observed (and judged) by the test
+            crashed = srv.proc.poll() is not None
             try:
                 rc = srv.stop()
             except AssertionError as e:
@@ -71,7 +73,7 @@ class _Servers:
             if crashed:
                 problems.append(f"onair on port {srv.port} exited by itself with {rc}:\n"
                                 + harness.tail(srv.log_text(), 40))
-            elif rc not in (0, None) and not getattr(srv, "expect_nonzero", False):
+            elif rc not in (0, None):
                 problems.append(f"onair on port {srv.port} exited with {rc} after SIGTERM:\n"
                                 + harness.tail(srv.log_text(), 40))
         for srv in self.servers:

@@ -2,6 +2,7 @@
 keep-alive, pipelining, slow clients, test hooks on/off."""
 
 import json
+import random
 import socket
 import threading
 import time
@@ -532,3 +533,62 @@ def test_backpressure_keeps_every_response(shared_onair):
             assert r.json() == {"echo": {"i": i, "p": pad}}, i
         t.join(10)
         assert not errors, errors
+
+
+def test_pipelined_requests_split_at_every_boundary(shared_onair):
+    """The same pipelined requests, delivered in slices that cut request lines,
+    headers, chunk sizes and bodies anywhere, give the same answers."""
+    rng = random.Random(7)
+    reqs = [build_request("GET", "/health"),
+            build_request("POST", "/_test/echo", body=b'{"a":[1,2,3]}'),
+            build_request("POST", "/_test/echo", headers=[("Transfer-Encoding", "chunked")],
+                          body=chunked(b'{"b":', b'"chunk"}', extensions=[";x=1", ""])),
+            build_request("GET", "/nowhere"),
+            build_request("GET", "/_test/sleep?ms=1")]
+    stream = b"".join(reqs)
+    for _ in range(5):
+        with RawConn(shared_onair.port) as c:
+            pos = 0
+            while pos < len(stream):
+                n = rng.randint(1, 40)
+                c.send(stream[pos:pos + n])
+                pos += n
+                if rng.random() < 0.3:
+                    time.sleep(0.002)
+            assert_json_response(c.read_response(), 200, {"status": "ok"})
+            assert_json_response(c.read_response(), 200, {"echo": {"a": [1, 2, 3]}})
+            assert_json_response(c.read_response(), 200, {"echo": {"b": "chunk"}})
+            assert_error(c.read_response(), 404, "not-found")
+            assert_json_response(c.read_response(), 200, {"slept": 1})
+
+
+def test_echo_nul_inside_string_value(shared_onair):
+    r = shared_onair.post("/_test/echo", body=b'["x\\u0000y"]')
+    assert_json_response(r, 200, {"echo": ["x\u0000y"]})
+
+
+def test_echo_nul_inside_object_key(shared_onair):
+    r = shared_onair.post("/_test/echo", body=b'{"a\\u0000b":1,"a":2}')
+    assert_json_response(r, 200, {"echo": {"a\u0000b": 1, "a": 2}})
+
+
+@pytest.mark.parametrize("body", [b'{"a":"\x00"}', b'{"a":"tab\there"}', b'["\n"]'])
+def test_echo_raw_control_characters_are_bad_json(shared_onair, body):
+    assert_error(shared_onair.post("/_test/echo", body=body), 400, "bad-json")
+
+
+@pytest.mark.parametrize("depth", [1000, 30000])
+def test_deeply_nested_json_does_not_crash(shared_onair, depth):
+    body = b"[" * depth + b"]" * depth
+    r = shared_onair.post("/_test/echo", body=body)
+    if r.status == 200:
+        value = r.json()["echo"]
+        for _ in range(depth - 1):
+            assert value and isinstance(value, list)
+            value = value[0]
+        assert value == []
+    else:
+        assert_error(r, r.status)
+        assert r.status in (400, 413, 422), r
+    assert_json_response(shared_onair.get("/health"), 200, {"status": "ok"})
+    assert shared_onair.running()

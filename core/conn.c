@@ -9,6 +9,7 @@
 
 #define OUT_HIGH_WATER (1u << 20) /* stop reading above this much unsent output */
 #define OUT_LOW_WATER (256u << 10)
+#define OUT_KEEP 1024  /* output buffer kept between responses, at most */
 #define LINGER_MS 1000 /* after the last response of a closing connection */
 #define READ_BUF_SIZE (64u << 10)
 #define PENDING_MAX (64u << 10) /* bytes held while a request is handled; beyond, stop reading */
@@ -186,7 +187,12 @@ static void flush(struct conn *c) {
     }
     size_t sent = n > 0 ? (size_t)n : 0;
     if (sent == c->out.len) {
-        buf_free(&c->out);
+        /* Keep a small buffer for the next response (no malloc per
+         * response); give a large one back (idle connections stay small). */
+        if (c->out.cap <= OUT_KEEP)
+            buf_clear(&c->out);
+        else
+            buf_free(&c->out);
         after_written(c);
         return;
     }

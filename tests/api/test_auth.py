@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from accounts_util import (ADMIN_EMAIL, ADMIN_PASSWORD, Api, Creds,  # noqa: F401
-                           acct, assert_account, assert_token_shape, b64u, expect, expect_error,
-                           expect_forbidden, expect_invalid, expect_unauthorized, jwt_decode,
+                           acct, admin_login, assert_account, assert_token_shape, b64u, expect,
+                           expect_error, expect_forbidden, expect_invalid, expect_unauthorized, jwt_decode,
                            jwt_sign, new_email, new_password, new_username, server_env)
 from harness import wait_until
 
@@ -390,9 +390,7 @@ def test_admin_bootstrap_two_instances_at_once(make_onair, redis_server):
     ids = set()
     for s in servers:
         api = Api(s)
-        v = wait_until(lambda: api.login(ADMIN_PASSWORD, email=ADMIN_EMAIL).status == 200, 10,
-                       message="admin login")
-        v = api.login_ok(ADMIN_PASSWORD, email=ADMIN_EMAIL)
+        v = admin_login(api)
         assert_account(v["account"], type="admin", status="active", archive=False)
         ids.add(v["account"]["id"])
         # an admin token: the admin-only list answers

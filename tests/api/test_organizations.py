@@ -3,7 +3,7 @@ membership (somebody else's organization is 404)."""
 
 import uuid
 
-from accounts_util import (ADMIN_EMAIL, ADMIN_PASSWORD, Api, Creds, acct,  # noqa: F401
+from accounts_util import (Api, Creds, acct, admin_login,  # noqa: F401
                            assert_org, expect, expect_error, expect_forbidden,
                            expect_invalid, expect_not_found, expect_unauthorized, server_env)
 
@@ -58,7 +58,7 @@ def test_admin_may_own_several_with_distinct_codes(acct):
 def test_list_mine_and_admin_all_with_paging(make_onair, redis_server):
     """On a Redis of its own, so that the counts are exact."""
     api = Api(make_onair(redis_server, env=server_env(admin=True)))
-    admin = api.login_ok(ADMIN_PASSWORD, email=ADMIN_EMAIL)["token"]
+    admin = admin_login(api)["token"]
     u1, u2, u3 = api.create_account(), api.create_account(), api.create_account()
     o1 = api.create_org(u1.token)
     o2 = api.create_org(u2.token)

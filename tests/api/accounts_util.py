@@ -493,6 +493,19 @@ def run_threads(fns, timeout=30):
 # fixtures
 
 
+def ready(srv, timeout=5):
+    """Waits for GET /ready 200: /health answers as soon as the process
+    listens, the account routes need Redis connected."""
+    wait_until(lambda: srv.get("/ready").status == 200, timeout, message="/ready 200")
+    return srv
+
+
+def start_server(factory, redis_server, **env_over):
+    """factory(redis_server, env=...) (make_onair or make_onair_module), with
+    server_env(**env_over); waits until ready.  Returns an Api."""
+    return Api(ready(factory(redis_server, env=server_env(**env_over))))
+
+
 def admin_login(api, timeout=5):
     """Logs the bootstrap admin in; the admin is made once the server reaches
     Redis, which may be a moment after /health first answers."""
@@ -528,6 +541,6 @@ class AcctEnv:
 
 @pytest.fixture(scope="module")
 def acct(make_onair_module, shared_redis):
-    a = make_onair_module(shared_redis, env=server_env())
-    b = make_onair_module(shared_redis, env=server_env())
+    a = ready(make_onair_module(shared_redis, env=server_env()))
+    b = ready(make_onair_module(shared_redis, env=server_env()))
     return AcctEnv(a, b, shared_redis)

@@ -114,7 +114,7 @@ INVALID = [
     ("bad email space", {"identities": _ids(email="a b@example.com")}, "email"),
     ("bad email empty local", {"identities": _ids(email="@example.com")}, "email"),
     ("email too long", {"identities": _ids(email="a" * 250 + "@example.com")}, "email"),
-    ("email number", {"identities": [{"type": "email", "value": 42}]}, "email"),
+    ("email value number", {"identities": [{"type": "email", "value": 42}]}, "identities"),
     ("bad phone 5 digits", {"identities": _ids(phone="12345")}, "phone"),
     ("bad phone 17 digits", {"identities": _ids(phone="12345678901234567")}, "phone"),
     ("bad phone dash", {"identities": _ids(phone="+12-3456789")}, "phone"),
@@ -355,13 +355,21 @@ def test_location_operator_and_dealer(acct):
     assert set(expect(r, 200)) == {"account"}
     assert acc["location"]["latitude"] == pytest.approx(-33.8688, abs=1e-4)
     assert acc["location"]["longitude"] == pytest.approx(151.2093, abs=1e-4)
-    # boundaries are fine
-    r = acct.b.post("/accounts/location", {"latitude": 90, "longitude": -180}, token=op.token)
-    expect(r, 200)
     dealer = acct.a.create_account(token=acct.admin_token, type="dealer")
     tok = acct.a.login_ok(dealer.password, email=dealer.email)["token"]
     r = acct.a.post("/accounts/location", {"latitude": 48.8566, "longitude": 2.3522}, token=tok)
     assert expect(r, 200)["account"]["location"]["latitude"] == pytest.approx(48.8566, abs=1e-4)
+
+
+@pytest.mark.parametrize("lat,lon", [(90, -180), (-90, 180), (85.2, 0), (-89.99, 10)])
+def test_location_coordinate_bounds_accepted(acct, lat, lon):
+    """Latitude -90..90 (beyond Redis GEO's +-85.05 too), longitude -180..180."""
+    op = acct.a.create_account(type="operator")
+    for path in ("/accounts/location", "/accounts/status/online"):
+        r = acct.b.post(path, {"latitude": lat, "longitude": lon}, token=op.token)
+        loc = expect(r, 200)["account"]["location"]
+        assert loc["latitude"] == pytest.approx(lat, abs=1e-4), loc
+        assert loc["longitude"] == pytest.approx(lon, abs=1e-4), loc
 
 
 def test_location_user_is_403(acct):
@@ -408,6 +416,16 @@ def test_put_account_permissions(acct):
                                 token=acct.admin_token))
 
 
+def test_put_account_admin_only_fields_by_anyone_else_is_404(acct):
+    """Neither admin nor the owner of its organization: 404, whatever the body
+    (also when it names admin-only fields, and also on oneself)."""
+    u, v = acct.a.create_account(), acct.a.create_account()
+    for body in ({"type": "admin"}, {"organization": None}, {"status": "active"}):
+        expect_not_found(acct.a.put(f"/accounts/{u.id}", body, token=v.token))
+        expect_not_found(acct.a.put(f"/accounts/{u.id}", body, token=u.token))
+    assert acct.a.me_ok(u.token)["type"] == "user"
+
+
 def test_put_account_admin_changes_type_status_archive(acct):
     u = acct.a.create_account()
     path = f"/accounts/{u.id}"
@@ -416,7 +434,7 @@ def test_put_account_admin_changes_type_status_archive(acct):
     assert_account(v["account"], type="operator", id=u.id)
     assert acct.b.me_ok(u.token)["type"] == "operator"
     # a user may not PUT itself either
-    expect_not_found(acct.a.put(path, {"type": "admin"}, token=u.token))
+    expect_not_found(acct.a.put(path, {"status": "active"}, token=u.token))
     # validation
     expect_invalid(acct.a.put(path, {"status": "sleeping"}, token=tok), "status")
     expect_invalid(acct.a.put(path, {"firstName": ""}, token=tok), "firstName")

@@ -10,10 +10,12 @@ import uuid
 
 import pytest
 
-from accounts_util import (ADMIN_EMAIL, ADMIN_PASSWORD, Api, Creds,  # noqa: F401
-                           acct, admin_login, assert_account, assert_token_shape, b64u, expect,
-                           expect_error, expect_forbidden, expect_invalid, expect_unauthorized, jwt_decode,
-                           jwt_sign, new_email, new_password, new_username, server_env)
+from accounts_util import (ADMIN_EMAIL, ADMIN_PASSWORD, Api, Creds, acct,  # noqa: F401
+                           admin_login,
+                           assert_account, assert_token_shape, b64u, expect, expect_error,
+                           expect_forbidden, expect_invalid, expect_unauthorized, jwt_decode,
+                           jwt_sign, new_email, new_password, new_username, server_env,
+                           start_server)
 from harness import wait_until
 
 
@@ -129,14 +131,21 @@ def test_register_with_code_makes_inactive_dealer(acct):
 
 def test_archived_account_cannot_log_in(acct):
     c = acct.a.create_account(token=acct.admin_token, archive=True)
+    # like an inactive dealer's registration: no token for an account that
+    # cannot log in
+    assert c.token is None, c.token
     expect_forbidden(acct.a.login(c.password, email=c.email))
     expect_forbidden(acct.b.login(c.password, username=c.username))
-    # the token the admin got back belongs to an archived account
-    expect_forbidden(acct.a.me(c.token))
+    # a token issued while active is refused with 403 once archived
+    u = acct.a.create_account()
+    expect(acct.a.put(f"/accounts/{u.id}", {"archive": True}, token=acct.admin_token), 200)
+    expect_forbidden(acct.b.me(u.token))
+    expect_forbidden(acct.a.login(u.password, email=u.email))
 
 
 def test_inactive_account_created_by_admin_cannot_log_in(acct):
     c = acct.a.create_account(token=acct.admin_token, status="inactive")
+    assert c.token is None, c.token
     expect_forbidden(acct.a.login(c.password, email=c.email))
 
 
@@ -308,7 +317,8 @@ def _claims(p, **over):
 def test_expired_token(acct, victim):
     c, h, p = victim
     now = int(time.time())
-    expect_unauthorized(acct.a.me(jwt_sign(h, _claims(p, iat=now - 3600, exp=now - 10))))
+    # (the server allows 60 s of clock skew, so expired means > 60 s ago)
+    expect_unauthorized(acct.a.me(jwt_sign(h, _claims(p, iat=now - 3600, exp=now - 120))))
     expect_unauthorized(acct.b.me(jwt_sign(h, _claims(p, iat=now - 7200, exp=now - 3600))))
     # still valid a bit longer: accepted (the control)
     assert acct.a.me_ok(jwt_sign(h, _claims(p, iat=now - 3600, exp=now + 60)))["id"] == c.id
@@ -341,9 +351,7 @@ def test_validly_signed_token_for_unknown_account(acct, victim):
 def test_token_of_another_secret_server_is_refused(make_onair, redis_server, acct, victim):
     """A server with another secret refuses this module's tokens, and its own
     are refused here."""
-    other_env = server_env(admin=False, ONAIR_SECRET="ab" * 32)
-    srv = make_onair(redis_server, env=other_env)
-    api = Api(srv)
+    api = start_server(make_onair, redis_server, admin=False, ONAIR_SECRET="ab" * 32)
     expect_unauthorized(api.me(victim[0].token))
     c = api.create_account()
     expect_unauthorized(acct.a.me(c.token))
@@ -415,8 +423,8 @@ def test_admin_bootstrap_two_instances_at_once(make_onair, redis_server):
 
 
 def test_redis_down_is_503_fast(make_onair, redis_server):
-    srv = make_onair(redis_server, env=server_env(admin=False))
-    api = Api(srv)
+    api = start_server(make_onair, redis_server, admin=False)
+    srv = api.srv
     c = api.create_account()
     redis_server.stop()
     for _ in range(2):

@@ -3,9 +3,9 @@ membership (somebody else's organization is 404)."""
 
 import uuid
 
-from accounts_util import (Api, Creds, acct, admin_login,  # noqa: F401
-                           assert_org, expect, expect_error, expect_forbidden,
-                           expect_invalid, expect_not_found, expect_unauthorized, server_env)
+from accounts_util import (Creds, acct, admin_login, assert_org, expect,  # noqa: F401
+                           expect_error, expect_forbidden, expect_invalid, expect_not_found,
+                           expect_unauthorized, start_server)
 
 
 def test_create_organization_shape(acct):
@@ -57,7 +57,7 @@ def test_admin_may_own_several_with_distinct_codes(acct):
 
 def test_list_mine_and_admin_all_with_paging(make_onair, redis_server):
     """On a Redis of its own, so that the counts are exact."""
-    api = Api(make_onair(redis_server, env=server_env(admin=True)))
+    api = start_server(make_onair, redis_server)
     admin = admin_login(api)["token"]
     u1, u2, u3 = api.create_account(), api.create_account(), api.create_account()
     o1 = api.create_org(u1.token)

@@ -1,13 +1,12 @@
 """Rate limits on login and registration: per account identifier and per
 client IP; X-Forwarded-For / X-Real-IP believed only from trusted proxies."""
 
-from accounts_util import Api, Creds, expect_rate_limited, expect_unauthorized, new_email, server_env
+from accounts_util import Creds, expect_rate_limited, expect_unauthorized, new_email, start_server
 
 
 def limited_server(make_onair, redis_server, login=100000, ip=100000, **extra):
-    env = server_env(admin=False, ONAIR_LOGIN_RATE_PER_MIN=login, ONAIR_AUTH_IP_RATE_PER_MIN=ip,
-                     **extra)
-    return Api(make_onair(redis_server, env=env))
+    return start_server(make_onair, redis_server, admin=False, ONAIR_LOGIN_RATE_PER_MIN=login,
+                        ONAIR_AUTH_IP_RATE_PER_MIN=ip, **extra)
 
 
 def test_login_rate_per_email(make_onair, redis_server):

@@ -451,3 +451,33 @@ def test_put_account_admin_changes_type_status_archive(acct):
     assert_account(v["account"], archive=True)
     expect_forbidden(acct.a.me(u.token))
     expect_error(acct.a.login(u.password, email=u.email), 403, "forbidden")
+
+
+def test_concurrent_username_and_phone_race(acct):
+    """Distinct emails, one username (in different cases) and one phone, on two
+    instances: one winner; the losers claimed nothing (their emails are free)."""
+    username, phone = new_username(), new_phone()
+    emails = [new_email() for _ in range(8)]
+
+    def one(i):
+        api = acct.a if i % 2 else acct.b
+        ids = [{"type": "email", "value": emails[i]}]
+        if i >= 4:
+            ids.append({"type": "phone", "value": phone})
+        body = {"firstName": "Race", "lastName": str(i), "password": new_password(),
+                "identities": ids, "username": username if i < 4 or i % 2 else username.upper()}
+        return api.post("/accounts", body, timeout=20)
+
+    results = run_threads([lambda i=i: one(i) for i in range(8)])
+    for r in results:
+        assert not isinstance(r, Exception), results
+    statuses = Counter(r.status for r in results)
+    assert statuses == Counter({201: 1, 409: 7}), [(r.status, r.body[:120]) for r in results]
+    for i, r in enumerate(results):
+        if r.status == 409:
+            v = expect_error(r, 409, "conflict")
+            assert set(v["errors"]) & {"username", "phone"}, r
+            assert "email" not in v["errors"], r
+            # nothing claimed: the loser's email registers now
+            acct.a.create_account(identities=[{"type": "email", "value": emails[i]}],
+                                  username=DROP)

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from accounts_util import (ADMIN_EMAIL, ADMIN_PASSWORD, Api, Creds, acct,  # noqa: F401
+                           run_threads,
                            admin_login,
                            assert_account, assert_token_shape, b64u, expect, expect_error,
                            expect_forbidden, expect_invalid, expect_unauthorized, jwt_decode,
@@ -442,3 +443,44 @@ def test_redis_down_is_503_fast(make_onair, redis_server):
     expect_unauthorized(api.me(c.token))
     c2 = api.create_account()
     api.me_ok(c2.token)
+
+
+# -- password hashing off the loop, bounded queue ---------------------------------------------
+
+
+def test_hash_queue_full_is_503_at_once(make_onair, redis_server):
+    """ONAIR_HASH_QUEUE=1: concurrent logins beyond the queue answer 503 at
+    once (with Retry-After) instead of waiting; the others succeed; /health
+    stays fast while hashes run."""
+    api = start_server(make_onair, redis_server, admin=False, ONAIR_HASH_QUEUE=1)
+    c = api.create_account()
+
+    def login():
+        return api.login(c.password, email=c.email)
+
+    health = []
+
+    def probe():
+        for _ in range(5):
+            health.append(api.srv.get("/health", timeout=5))
+        return None
+
+    results = run_threads([login] * 8 + [probe])
+    logins = results[:8]
+    for r in logins:
+        assert not isinstance(r, Exception), results
+    statuses = sorted(r.status for r in logins)
+    assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses, statuses
+    for r in logins:
+        if r.status == 503:
+            expect_error(r, 503, "unavailable")
+            assert (r.header("Retry-After") or "").strip().isdigit(), r
+        else:
+            assert_account(expect(r, 200)["account"], id=c.id)
+    fastest_ok = min(r.elapsed for r in logins if r.status == 200)
+    slowest_503 = max(r.elapsed for r in logins if r.status == 503)
+    assert slowest_503 < 0.5, f"a 503 took {slowest_503:.3f}s (ok took {fastest_ok:.3f}s)"
+    assert all(h.status == 200 for h in health), health
+    assert max(h.elapsed for h in health) < 0.25, [round(h.elapsed, 3) for h in health]
+    # and the queue drains: a login afterwards works
+    api.login_ok(c.password, email=c.email)

@@ -481,3 +481,27 @@ def test_concurrent_username_and_phone_race(acct):
             # nothing claimed: the loser's email registers now
             acct.a.create_account(identities=[{"type": "email", "value": emails[i]}],
                                   username=DROP)
+
+
+def test_server_owned_fields_are_not_taken_from_the_body(acct):
+    fixed_id = "11111111-1111-4111-8111-111111111111"
+    c = acct.a.create_account(id=fixed_id, online=True, isCamera=True,
+                              createdAt="2000-01-01T00:00:00.000Z",
+                              location={"latitude": 1, "longitude": 2, "updatedAt": "x"})
+    assert_account(c.account, online=False, location=None)
+    assert c.account["id"] != fixed_id
+    assert not c.account["createdAt"].startswith("2000"), c.account
+    assert acct.b.me_ok(c.token) == c.account
+
+
+def test_methods_and_trailing_slash(acct):
+    r = acct.a.get("/auth")
+    expect_error(r, 405, "method-not-allowed")
+    assert "POST" in (r.header("Allow") or ""), r
+    c = acct.a.create_account()
+    r = acct.a.delete("/accounts/me", token=c.token)
+    expect_error(r, 405, "method-not-allowed")
+    assert "GET" in (r.header("Allow") or ""), r
+    v = expect(acct.a.post("/auth/", {"email": c.email, "password": c.password}), 200)
+    assert v["account"]["id"] == c.id
+    assert acct.a.me_ok(c.token) == acct.a.get("/accounts/me/", token=c.token).json()["account"]

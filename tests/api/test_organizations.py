@@ -3,6 +3,8 @@ membership (somebody else's organization is 404)."""
 
 import uuid
 
+import pytest
+
 from accounts_util import (Creds, acct, admin_login, assert_org, expect,  # noqa: F401
                            expect_error, expect_forbidden, expect_invalid, expect_not_found,
                            expect_unauthorized, start_server)
@@ -94,6 +96,18 @@ def test_list_mine_and_admin_all_with_paging(make_onair, redis_server):
     expect_unauthorized(api.get("/organizations"))
 
 
+@pytest.mark.parametrize("query,field", [("limit=500", "limit"), ("limit=0", "limit"),
+                                         ("offset=-1", "offset"), ("limit=abc", "limit")])
+def test_list_paging_out_of_range(acct, query, field):
+    """Unspecified whether clamped or refused; if refused, a 422 naming it."""
+    r = acct.a.get("/organizations?" + query, token=acct.admin_token)
+    if r.status == 200:
+        v = expect(r, 200)
+        assert isinstance(v["count"], int) and len(v["data"]) <= min(v["count"], 200), r
+    else:
+        expect_invalid(r, field)
+
+
 def test_another_accounts_organization_is_404(acct):
     owner = acct.a.create_account()
     org = acct.a.create_org(owner.token)
@@ -130,6 +144,7 @@ def test_member_sees_it_without_token_and_cannot_rename(acct):
     assert_org(lst["data"][0], with_token=False)
     assert org["token"] not in acct.b.get("/organizations", token=member.token).text
     expect_forbidden(acct.a.put(path, {"name": "Taken over"}, token=member.token))
+    expect_forbidden(acct.b.delete(path, token=member.token))
     assert expect(acct.a.get(path, token=owner.token), 200)["data"]["name"] == org["name"]
     # an admin sees the token
     adm = expect(acct.b.get(path, token=acct.admin_token), 200)["data"]

@@ -318,7 +318,8 @@ def _claims(p, **over):
 def test_expired_token(acct, victim):
     c, h, p = victim
     now = int(time.time())
-    # (the server allows 60 s of clock skew, so expired means > 60 s ago)
+    # (a few seconds of clock-skew leeway at most)
+    expect_unauthorized(acct.a.me(jwt_sign(h, _claims(p, iat=now - 3600, exp=now - 10))))
     expect_unauthorized(acct.a.me(jwt_sign(h, _claims(p, iat=now - 3600, exp=now - 120))))
     expect_unauthorized(acct.b.me(jwt_sign(h, _claims(p, iat=now - 7200, exp=now - 3600))))
     # still valid a bit longer: accepted (the control)

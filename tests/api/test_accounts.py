@@ -390,9 +390,13 @@ def test_put_account_permissions(acct):
     assert_account(dealer.account, type="dealer", status="inactive", organization=org["id"])
     assert dealer.token is None
     stranger = acct.a.create_account()
+    other_owner = acct.a.create_account()
+    acct.a.create_org(other_owner.token)
     path = f"/accounts/{dealer.id}"
-    # a stranger: 404 (never leak existence), and nothing changes
+    # a stranger, or the owner of another organization: 404 (never leak
+    # existence), and nothing changes
     expect_not_found(acct.a.put(path, {"status": "active"}, token=stranger.token))
+    expect_not_found(acct.b.put(path, {"status": "active"}, token=other_owner.token))
     expect_error(acct.a.login(dealer.password, email=dealer.email), 403, "forbidden")
     expect_unauthorized(acct.a.put(path, {"status": "active"}))
     # the owner activates its dealer
@@ -424,6 +428,30 @@ def test_put_account_admin_only_fields_by_anyone_else_is_404(acct):
         expect_not_found(acct.a.put(f"/accounts/{u.id}", body, token=v.token))
         expect_not_found(acct.a.put(f"/accounts/{u.id}", body, token=u.token))
     assert acct.a.me_ok(u.token)["type"] == "user"
+
+
+def test_put_account_admin_sets_organization(acct):
+    owner = acct.a.create_account()
+    org = acct.a.create_org(owner.token)
+    u = acct.a.create_account()
+    path = f"/accounts/{u.id}"
+    expect_not_found(acct.a.get(f"/organizations/{org['id']}", token=u.token))
+    for bad in (str(uuid.uuid4()), "garbage"):
+        expect_invalid(acct.a.put(path, {"organization": bad}, token=acct.admin_token),
+                       "organization")
+        assert acct.a.me_ok(u.token)["organization"] is None
+    v = expect(acct.b.put(path, {"organization": org["id"]}, token=acct.admin_token), 200)
+    assert_account(v["account"], organization=org["id"])
+    # now a member: it sees the organization (without its token)
+    got = expect(acct.a.get(f"/organizations/{org['id']}", token=u.token), 200)["data"]
+    assert got["id"] == org["id"] and got.get("token") is None, got
+    # and the owner may now manage it
+    v = expect(acct.a.put(path, {"lastName": "Member"}, token=owner.token), 200)
+    assert v["account"]["lastName"] == "Member"
+    # taken out again: no longer visible
+    expect(acct.a.put(path, {"organization": None}, token=acct.admin_token), 200)
+    expect_not_found(acct.a.get(f"/organizations/{org['id']}", token=u.token))
+    expect_not_found(acct.a.put(path, {"lastName": "X"}, token=owner.token))
 
 
 def test_put_account_admin_changes_type_status_archive(acct):

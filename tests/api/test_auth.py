@@ -58,6 +58,15 @@ def test_wrong_password_and_unknown_account_identical(acct):
     acct.a.login_ok(c.password, email=c.email)
 
 
+def test_login_body_parsed_whatever_the_content_type(acct):
+    c = acct.a.create_account()
+    raw = ('{"email": "%s", "password": "%s"}' % (c.email, c.password)).encode()
+    for ct in ("text/plain", None):
+        headers = {"Content-Type": ct} if ct else {}
+        v = expect(acct.a.post("/auth", raw=raw, headers=headers), 200)
+        assert v["account"]["id"] == c.id
+
+
 def test_login_missing_fields(acct):
     r = acct.a.post("/auth", {"email": new_email()})
     assert r.status in (401, 422), r
@@ -213,6 +222,18 @@ def test_logout_revokes_only_that_token(acct):
     acct.a.me_ok(c.token)
 
 
+def test_logout_revokes_the_jti_not_the_string(acct, victim):
+    """A token re-signed with the revoked token's jti (other exp) is refused too."""
+    c = acct.a.create_account()
+    t1 = acct.a.login_ok(c.password, email=c.email)["token"]
+    h, p, _ = jwt_decode(t1)
+    assert expect(acct.a.post("/auth/logout", token=t1), 200) == {"status": "success"}
+    expect_unauthorized(acct.b.me(jwt_sign(h, dict(p, exp=p["exp"] - 100))))
+    # while the same claims with another jti of the same form are fine (control)
+    other = str(uuid.uuid4()) if "-" in p["jti"] else uuid.uuid4().hex[:len(p["jti"])]
+    assert acct.b.me_ok(jwt_sign(h, dict(p, jti=other)))["id"] == c.id
+
+
 def test_logout_without_token_is_401(acct):
     expect_unauthorized(acct.a.post("/auth/logout"))
 
@@ -346,8 +367,8 @@ def test_missing_claim(acct, victim, missing):
 
 def test_validly_signed_token_for_unknown_account(acct, victim):
     c, h, p = victim
-    expect_unauthorized(acct.a.me(jwt_sign(h, _claims(p, sub=str(uuid.uuid4()),
-                                                      jti=uuid.uuid4().hex))))
+    jti = str(uuid.uuid4()) if "-" in p["jti"] else uuid.uuid4().hex[:len(p["jti"])]
+    expect_unauthorized(acct.a.me(jwt_sign(h, _claims(p, sub=str(uuid.uuid4()), jti=jti))))
 
 
 def test_token_of_another_secret_server_is_refused(make_onair, redis_server, acct, victim):
@@ -435,9 +456,15 @@ def test_redis_down_is_503_fast(make_onair, redis_server):
             expect_error(r, 503, "unavailable")
             ra = r.header("Retry-After")
             assert ra is not None and ra.strip().isdigit(), r
-    r = api.post("/accounts", Creds.new().accounts_body())
-    assert r.elapsed < 1.0, r
-    expect_error(r, 503, "unavailable")
+    for r in (api.post("/accounts", Creds.new().accounts_body()),
+              api.post("/auth/register", Creds.new().register_body()),
+              api.get("/organizations", token=c.token),
+              api.post("/auth/logout", token=c.token),
+              api.post("/auth/changepassword", {"email": c.email, "password": c.password,
+                                                "newpassword": "another1"})):
+        assert r.elapsed < 1.0, r
+        expect_error(r, 503, "unavailable")
+        assert (r.header("Retry-After") or "").strip().isdigit(), r
     redis_server.start()
     # back, on an empty Redis: the old account is gone; a new one works
     wait_until(lambda: srv.get("/ready").status == 200, 5, message="/ready after restart")

@@ -415,9 +415,10 @@ def test_put_account_permissions(acct):
     v = expect(acct.a.put(path, {"firstName": "Renamed", "lastName": "Dealer"},
                           token=owner.token), 200)
     assert_account(v["account"], firstName="Renamed", lastName="Dealer")
-    # an unknown id
-    expect_not_found(acct.a.put(f"/accounts/{uuid.uuid4()}", {"status": "active"},
-                                token=acct.admin_token))
+    # an unknown id, or no id at all
+    for odd in (uuid.uuid4(), "not-a-uuid", dealer.id.upper(), "x" * 300):
+        expect_not_found(acct.a.put(f"/accounts/{odd}", {"status": "active"},
+                                    token=acct.admin_token))
 
 
 def test_put_account_admin_only_fields_by_anyone_else_is_404(acct):

@@ -512,3 +512,18 @@ def test_hash_queue_full_is_503_at_once(make_onair, redis_server):
     assert max(h.elapsed for h in health) < 0.25, [round(h.elapsed, 3) for h in health]
     # and the queue drains: a login afterwards works
     api.login_ok(c.password, email=c.email)
+
+
+# -- last in this module: the logs of its servers ---------------------------------------------
+
+
+def test_logs_never_contain_passwords_or_hashes(acct):
+    """Every password this run sent (and every hash) stays out of the logs."""
+    from accounts_util import SENT_PASSWORDS
+    assert SENT_PASSWORDS, "no password was sent?"
+    for srv in (acct.srv_a, acct.srv_b):
+        log = srv.log_text()
+        assert log, "empty log"
+        assert "$argon2" not in log
+        leaked = [pw for pw in SENT_PASSWORDS if pw in log]
+        assert not leaked, f"passwords in the log of port {srv.port}: {leaked[:3]}"

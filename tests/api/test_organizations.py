@@ -119,6 +119,8 @@ def test_another_accounts_organization_is_404(acct):
     # unknown ids look the same
     expect_not_found(acct.a.get(f"/organizations/{uuid.uuid4()}", token=stranger.token))
     expect_not_found(acct.a.get(f"/organizations/{uuid.uuid4()}", token=acct.admin_token))
+    for odd in ("not-a-uuid", org["code"], org["id"].upper(), "%00", "x" * 300):
+        expect_not_found(acct.a.get(f"/organizations/{odd}", token=acct.admin_token))
     expect_unauthorized(acct.a.get(path))
     # the stranger's list does not show it
     v = expect(acct.a.get("/organizations", token=stranger.token), 200)

@@ -72,6 +72,23 @@ def test_phone_length_bounds_accepted(acct, phone):
     acct.a.create_account(identities=[{"type": "phone", "value": unique}], username=DROP)
 
 
+def test_length_bounds_accepted(acct):
+    """The largest and smallest valid values are accepted, and come back as sent."""
+    u3 = "a" + uuid.uuid4().hex[:2]
+    email254 = "e" + uuid.uuid4().hex[:8] + "x" * (254 - 9 - len("@example.com")) + "@example.com"
+    assert len(email254) == 254
+    c = acct.a.create_account(firstName="F" * 100, lastName="L", password="p" * 5 + "!",
+                              username=u3, identities=[{"type": "email", "value": email254}])
+    assert_account(c.account, firstName="F" * 100, lastName="L", username=u3)
+    acct.b.login_ok("p" * 5 + "!", email=email254)
+    pw128 = uuid.uuid4().hex * 4
+    u32 = "U." + uuid.uuid4().hex[:28] + "-_"
+    assert len(pw128) == 128 and len(u32) == 32
+    c2 = acct.a.create_account(lastName="L" * 100, password=pw128, username=u32)
+    assert_account(c2.account, lastName="L" * 100, username=u32)
+    acct.b.login_ok(pw128, username=u32)
+
+
 def test_me_without_token_is_401(acct):
     expect_unauthorized(acct.a.get("/accounts/me"))
 

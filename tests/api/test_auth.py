@@ -473,6 +473,22 @@ def test_redis_down_is_503_fast(make_onair, redis_server):
     api.me_ok(c2.token)
 
 
+def test_redis_paused_is_503_within_the_deadline(make_onair, redis_server):
+    api = start_server(make_onair, redis_server, admin=False)
+    c = api.create_account()
+    redis_server.pause()
+    try:
+        for r in (api.me(c.token), api.login(c.password, email=c.email),
+                  api.post("/auth/register", Creds.new().register_body())):
+            assert r.elapsed < 1.0, f"took {r.elapsed:.3f}s: {r!r}"
+            expect_error(r, 503, "unavailable")
+            assert (r.header("Retry-After") or "").strip().isdigit(), r
+    finally:
+        redis_server.resume()
+    wait_until(lambda: api.me(c.token).status == 200, 5, message="/accounts/me 200 again")
+    api.login_ok(c.password, email=c.email)
+
+
 # -- password hashing off the loop, bounded queue ---------------------------------------------
 
 

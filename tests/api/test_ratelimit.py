@@ -23,6 +23,18 @@ def test_login_rate_per_email(make_onair, redis_server):
     expect_rate_limited(api.login(c.password + "x", email=c.email))
 
 
+def test_login_rate_is_shared_by_instances(make_onair, redis_server):
+    a = limited_server(make_onair, redis_server, login=3, ip=4)
+    b = limited_server(make_onair, redis_server, login=3, ip=4)
+    c = a.create_account()
+    a.login_ok(c.password, email=c.email)
+    b.login_ok(c.password, email=c.email)
+    a.login_ok(c.password, email=c.email)
+    expect_rate_limited(b.login(c.password, email=c.email))
+    # the per-IP limit too: 4 requests so far from 127.0.0.1 (create, 3 logins), plus one 429
+    expect_rate_limited(a.login("whatever1", email=new_email()))
+
+
 def test_login_rate_counts_failures(make_onair, redis_server):
     api = limited_server(make_onair, redis_server, login=3)
     c = api.create_account()

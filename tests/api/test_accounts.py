@@ -87,6 +87,13 @@ def test_length_bounds_accepted(acct):
     c2 = acct.a.create_account(lastName="L" * 100, password=pw128, username=u32)
     assert_account(c2.account, lastName="L" * 100, username=u32)
     acct.b.login_ok(pw128, username=u32)
+    four = _ids(email=new_email(), phone=new_phone()) + _ids(email=new_email(), phone=new_phone())
+    c3 = acct.a.create_account(identities=four)
+    assert c3.account["identities"] == four
+    # each of the four is claimed, and logs in (the emails)
+    acct.b.login_ok(c3.password, email=four[2]["value"])
+    r = acct.a.post("/accounts", Creds.new().accounts_body(identities=_ids(phone=four[3]["value"])))
+    expect_error(r, 409, "conflict", "phone")
 
 
 def test_me_without_token_is_401(acct):

@@ -229,7 +229,8 @@ void resp_send(http_request *req, int status, const char *content_type, const ch
     if (!c->closing) {
         http_write_head(&c->out, status, req->keep_alive, req->http_minor, content_type, len,
                         extra_headers);
-        buf_append(&c->out, body, len);
+        if (!req->head)
+            buf_append(&c->out, body, len);
         if (!req->keep_alive)
             c->close_after_write = true;
         turn_add(c);
@@ -443,6 +444,13 @@ static void feed(struct conn *c, const char *data, size_t n) {
             if (c->parser.headers_done && c->phase == PH_HEADERS) {
                 c->phase = PH_BODY;
                 arm_timer(c);
+                if (c->req->expect_continue) {
+                    /* The client waits for this before sending its body
+                     * (limits were checked on Content-Length already). */
+                    c->req->expect_continue = false;
+                    buf_appends(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+                    turn_add(c);
+                }
             } else if (c->phase == PH_BODY) {
                 arm_timer(c); /* the body is still moving */
             }

@@ -153,6 +153,8 @@ void router_match(uint8_t method, const char *path, size_t len, struct route_mat
 
 size_t router_allow_header(uint32_t allow, char *out, size_t outlen) {
     size_t n = 0;
+    if (allow & (1u << HTTP_GET))
+        allow |= 1u << HTTP_HEAD; /* served wherever GET is */
     out[0] = '\0';
     for (unsigned bit = 0; bit < 32; bit++) {
         if (!(allow & (1u << bit)))

@@ -150,12 +150,18 @@ static int on_headers_complete(llhttp_t *l) {
         return stop(p, 505, "HTTP version not supported");
     req->method = l->method;
     req->http_minor = l->http_minor;
-    router_match(req->method, req->path, req->path_len, &req->match);
+    /* HEAD is GET without the body (RFC 9110 §9.3.2): same route, same head. */
+    req->head = l->method == HTTP_HEAD;
+    router_match(req->head ? HTTP_GET : req->method, req->path, req->path_len, &req->match);
     const struct route *r = req->match.route;
     p->body_limit = r && r->body_limit ? r->body_limit : p->limits->max_body_bytes;
     if ((l->flags & F_CONTENT_LENGTH) && l->content_length > p->body_limit)
         return stop(p, 413, "Request body too large");
     buf_init(&req->body, &req->arena);
+    size_t n;
+    const char *expect = http_header(req, "expect", &n);
+    req->expect_continue =
+        expect && l->http_minor == 1 && n == 12 && strncasecmp(expect, "100-continue", 12) == 0;
     p->headers_done = true;
     return 0;
 }

@@ -38,6 +38,8 @@ typedef struct http_request {
     uint8_t method;    /* llhttp_method_t */
     uint8_t http_minor;
     bool keep_alive;
+    bool head;            /* HEAD: handled as GET, answered without the body */
+    bool expect_continue; /* "Expect: 100-continue" and the body not yet read */
 
     const char *target; /* request target as received, NUL-terminated */
     size_t target_len;
@@ -56,7 +58,7 @@ typedef struct http_request {
     /* Set by the handler before responding, read by the response writer. */
     bool responded;
     int status;
-    void *ctx; /* the handler's own state across async steps */
+    void *ctx;               /* the handler's own state across async steps */
     struct account *account; /* the caller, once a route's auth has passed */
 } http_request;
 

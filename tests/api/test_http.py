@@ -592,3 +592,45 @@ def test_deeply_nested_json_does_not_crash(shared_onair, depth):
         assert r.status in (400, 413, 422), r
     assert_json_response(shared_onair.get("/health"), 200, {"status": "ok"})
     assert shared_onair.running()
+
+
+# -- HEAD and Expect: 100-continue ------------------------------------------------
+
+
+def test_head_is_get_without_the_body(shared_onair):
+    with RawConn(shared_onair.port) as c:
+        c.send(build_request("HEAD", "/health") + build_request("GET", "/health"))
+        head = c.read_response(head=True)
+        assert head.status == 200, head
+        assert head.header("Content-Length") == "15", head  # the GET body's length
+        # no body bytes follow: the next response starts right away
+        get = c.read_response()
+        assert_json_response(get, 200, {"status": "ok"})
+
+
+def test_405_allow_lists_head_with_get(shared_onair):
+    with RawConn(shared_onair.port) as c:
+        c.send(build_request("DELETE", "/health"))
+        r = c.read_response()
+        assert r.status == 405, r
+        assert r.header("Allow") == "GET, HEAD", r
+
+
+def test_expect_100_continue(shared_onair):
+    body = b'{"k":"' + b"v" * 2000 + b'"}'
+    with RawConn(shared_onair.port) as c:
+        c.send(build_request("POST", "/_test/echo",
+                             headers={"Expect": "100-continue",
+                                      "Content-Length": str(len(body))}))
+        interim = c.read_response(timeout=2)
+        assert interim.status == 100, interim
+        c.send(body)
+        assert_json_response(c.read_response(), 200, {"echo": {"k": "v" * 2000}})
+
+
+def test_expect_100_continue_over_the_limit_is_413_without_100(shared_onair):
+    with RawConn(shared_onair.port) as c:
+        c.send(build_request("POST", "/_test/echo",
+                             headers={"Expect": "100-continue", "Content-Length": "70000"}))
+        r = c.read_response(timeout=2)
+        assert r.status == 413, r

@@ -217,6 +217,22 @@ static void test_http10(void **state) {
     done(&r);
 }
 
+static void test_head_and_expect(void **state) {
+    struct run r;
+    parse(&r, "HEAD /health HTTP/1.1\r\n\r\n", 0);
+    assert_int_equal(r.err, HPE_PAUSED);
+    assert_true(r.req.head);
+    assert_ptr_equal(r.req.match.route, &table[0]); /* the GET route */
+    done(&r);
+    parse(&r, "POST /echo HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n", 0);
+    assert_int_equal(r.status, 0);
+    assert_true(r.req.expect_continue);
+    done(&r);
+    parse(&r, "POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", 0);
+    assert_false(r.req.expect_continue); /* HTTP/1.0 clients do not wait for it */
+    done(&r);
+}
+
 static void test_response_head(void **state) {
     buf b;
     buf_init(&b, NULL);
@@ -245,6 +261,7 @@ int main(void) {
         cmocka_unit_test(test_small_body_is_fine),
         cmocka_unit_test(test_pipelined_pause),
         cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_head_and_expect),
         cmocka_unit_test(test_response_head),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -55,6 +55,15 @@ static bool valid_username(const char *s, size_t n) {
     return true;
 }
 
+static bool valid_type(const char *t) {
+    return !strcmp(t, "user") || !strcmp(t, "operator") || !strcmp(t, "dealer") ||
+           !strcmp(t, "admin");
+}
+
+static bool valid_status(const char *s) {
+    return !strcmp(s, "active") || !strcmp(s, "inactive");
+}
+
 static char *lower(arena *a, const char *s, size_t n) {
     char *o = arena_strndup(a, s, n);
     for (size_t i = 0; i < n; i++)
@@ -349,12 +358,11 @@ void accounts_create(http_request *req) {
     };
     if (extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
         return;
-    if (strcmp(na->type, "user") && strcmp(na->type, "operator") && strcmp(na->type, "dealer") &&
-        strcmp(na->type, "admin")) {
+    if (!valid_type(na->type)) {
         handler_invalid(req, 422, "invalid", "type", "must be user, operator, dealer or admin");
         return;
     }
-    if (strcmp(na->status, "active") && strcmp(na->status, "inactive")) {
+    if (!valid_status(na->status)) {
         handler_invalid(req, 422, "invalid", "status", "must be active or inactive");
         return;
     }
@@ -876,12 +884,11 @@ void accounts_update(http_request *req) {
         return;
     /* null takes the account out of its organization: a change too. */
     has_org = json_get(&doc, 0, "organization") >= 0;
-    if (status && strcmp(status, "active") && strcmp(status, "inactive")) {
+    if (status && !valid_status(status)) {
         handler_invalid(req, 422, "invalid", "status", "must be active or inactive");
         return;
     }
-    if (type && strcmp(type, "user") && strcmp(type, "operator") && strcmp(type, "dealer") &&
-        strcmp(type, "admin")) {
+    if (type && !valid_type(type)) {
         handler_invalid(req, 422, "invalid", "type", "must be user, operator, dealer or admin");
         return;
     }

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "core/workq.h"
+#include "handlers/handlers.h"
 #include "protocol/jwt.h"
 #include "storage/keys.h"
 #include "storage/secret.h"
@@ -158,22 +159,18 @@ void account_write_json(json_writer *w, const struct account *a) {
 }
 
 void account_respond(http_request *req, int status, const struct account *a, const char *token) {
-    buf b;
-    buf_init(&b, &req->arena);
-    json_writer w;
-    json_w_init(&w, &b);
-    json_w_obj_open(&w);
-    json_w_key(&w, "account");
-    account_write_json(&w, a);
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "account");
+    account_write_json(&r.w, a);
     if (token) {
-        json_w_key(&w, "token");
+        json_w_key(&r.w, "token");
         if (token[0])
-            json_w_cstr(&w, token);
+            json_w_cstr(&r.w, token);
         else
-            json_w_null(&w);
+            json_w_null(&r.w);
     }
-    json_w_obj_close(&w);
-    resp_json(req, status, &b);
+    json_resp_send(req, &r, status);
 }
 
 bool account_is_admin(const struct account *a) {

@@ -7,6 +7,7 @@
 
 #include "core/router.h"
 #include "protocol/http1.h"
+#include "protocol/json.h"
 
 extern const struct route routes[];
 extern const size_t nroutes;
@@ -55,6 +56,18 @@ void testhook_sleep(http_request *req);
 void testhook_redis(http_request *req);
 void testhook_deadline(http_request *req);
 int testhooks_init(void);
+
+/* A JSON object response written straight into the request's arena:
+ *   struct json_resp r;
+ *   json_resp_begin(req, &r);          -> {
+ *   json_w_key(&r.w, "data"); ...      ->  "data": ...
+ *   json_resp_send(req, &r, 200);      -> }, sent */
+struct json_resp {
+    buf b;
+    json_writer w;
+};
+void json_resp_begin(http_request *req, struct json_resp *r);
+void json_resp_send(http_request *req, struct json_resp *r, int status);
 
 /* Answers {"status": code, "message": "<field> <reason>", "errors": {field: reason}}. */
 void handler_invalid(http_request *req, int status, const char *code, const char *field,

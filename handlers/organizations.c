@@ -40,15 +40,11 @@ static bool role_sees_secret(const char *role) {
 }
 
 static void respond_one(http_request *req, const char *role, const redisReply *flat) {
-    buf b;
-    buf_init(&b, &req->arena);
-    json_writer w;
-    json_w_init(&w, &b);
-    json_w_obj_open(&w);
-    json_w_key(&w, "data");
-    org_write_json(&w, flat, role_sees_secret(role));
-    json_w_obj_close(&w);
-    resp_json(req, 200, &b);
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "data");
+    org_write_json(&r.w, flat, role_sees_secret(role));
+    json_resp_send(req, &r, 200);
 }
 
 static bool reply_is_tagged(const redisReply *r) {
@@ -251,21 +247,17 @@ static void on_list(redisReply *reply, int err, void *ud) {
         resp_unavailable(req);
         return;
     }
-    buf b;
-    buf_init(&b, &req->arena);
-    json_writer w;
-    json_w_init(&w, &b);
-    json_w_obj_open(&w);
-    json_w_key(&w, "data");
-    json_w_arr_open(&w);
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "data");
+    json_w_arr_open(&r.w);
     for (size_t i = 1; i + 1 < reply->elements; i += 2)
         if (reply->element[i + 1]->elements)
-            org_write_json(&w, reply->element[i + 1], role_sees_secret(reply->element[i]->str));
-    json_w_arr_close(&w);
-    json_w_key(&w, "count");
-    json_w_int(&w, reply->element[0]->integer);
-    json_w_obj_close(&w);
-    resp_json(req, 200, &b);
+            org_write_json(&r.w, reply->element[i + 1], role_sees_secret(reply->element[i]->str));
+    json_w_arr_close(&r.w);
+    json_w_key(&r.w, "count");
+    json_w_int(&r.w, reply->element[0]->integer);
+    json_resp_send(req, &r, 200);
 }
 
 void orgs_list(http_request *req) {

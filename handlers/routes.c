@@ -69,26 +69,33 @@ int handler_parse_json(http_request *req, json_doc *doc) {
     return 0;
 }
 
+void json_resp_begin(http_request *req, struct json_resp *r) {
+    buf_init(&r->b, &req->arena);
+    json_w_init(&r->w, &r->b);
+    json_w_obj_open(&r->w);
+}
+
+void json_resp_send(http_request *req, struct json_resp *r, int status) {
+    json_w_obj_close(&r->w);
+    resp_json(req, status, &r->b);
+}
+
 void handler_invalid(http_request *req, int status, const char *code, const char *field,
                      const char *reason) {
-    buf b;
-    buf_init(&b, &req->arena);
-    json_writer w;
-    json_w_init(&w, &b);
-    json_w_obj_open(&w);
-    json_w_key(&w, "status");
-    json_w_cstr(&w, code);
-    json_w_key(&w, "message");
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "status");
+    json_w_cstr(&r.w, code);
+    json_w_key(&r.w, "message");
     char msg[160];
     snprintf(msg, sizeof msg, "%s %s", field, reason);
-    json_w_cstr(&w, msg);
-    json_w_key(&w, "errors");
-    json_w_obj_open(&w);
-    json_w_key(&w, field);
-    json_w_cstr(&w, reason);
-    json_w_obj_close(&w);
-    json_w_obj_close(&w);
-    resp_json(req, status, &b);
+    json_w_cstr(&r.w, msg);
+    json_w_key(&r.w, "errors");
+    json_w_obj_open(&r.w);
+    json_w_key(&r.w, field);
+    json_w_cstr(&r.w, reason);
+    json_w_obj_close(&r.w);
+    json_resp_send(req, &r, status);
 }
 
 bool is_uuid(const char *s, size_t n) {

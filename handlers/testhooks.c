@@ -71,15 +71,11 @@ void testhook_echo(http_request *req) {
     json_doc doc;
     if (handler_parse_json(req, &doc) < 0)
         return;
-    buf b;
-    buf_init(&b, &req->arena);
-    json_writer w;
-    json_w_init(&w, &b);
-    json_w_obj_open(&w);
-    json_w_key(&w, "echo");
-    reemit(&doc, 0, &w, &req->arena);
-    json_w_obj_close(&w);
-    resp_json(req, 200, &b);
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "echo");
+    reemit(&doc, 0, &r.w, &req->arena);
+    json_resp_send(req, &r, 200);
 }
 
 struct sleep_ctx {
@@ -152,17 +148,13 @@ static void on_scheduled(redisReply *reply, int err, void *ud) {
         resp_unavailable(d->req);
         return;
     }
-    buf b;
-    buf_init(&b, &d->req->arena);
-    json_writer w;
-    json_w_init(&w, &b);
-    json_w_obj_open(&w);
-    json_w_key(&w, "id");
-    json_w_cstr(&w, d->id);
-    json_w_key(&w, "due");
-    json_w_int(&w, (int64_t)d->due);
-    json_w_obj_close(&w);
-    resp_json(d->req, 201, &b);
+    struct json_resp r;
+    json_resp_begin(d->req, &r);
+    json_w_key(&r.w, "id");
+    json_w_cstr(&r.w, d->id);
+    json_w_key(&r.w, "due");
+    json_w_int(&r.w, (int64_t)d->due);
+    json_resp_send(d->req, &r, 201);
 }
 
 void testhook_deadline(http_request *req) {

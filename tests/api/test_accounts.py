@@ -2,6 +2,7 @@
 concurrent-registration race), GET /accounts/me, online/offline/location,
 PUT /accounts/:id."""
 
+import time
 import uuid
 from collections import Counter
 
@@ -394,6 +395,19 @@ def test_location_coordinate_bounds_accepted(acct, lat, lon):
         loc = expect(r, 200)["account"]["location"]
         assert loc["latitude"] == pytest.approx(lat, abs=1e-4), loc
         assert loc["longitude"] == pytest.approx(lon, abs=1e-4), loc
+
+
+def test_location_updates_and_freshness(acct):
+    op = acct.a.create_account(type="operator")
+    r1 = expect(acct.a.post("/accounts/location", {"latitude": 1.5, "longitude": 2.5},
+                            token=op.token), 200)["account"]["location"]
+    time.sleep(0.01)
+    r2 = expect(acct.b.post("/accounts/location", {"latitude": -3.25, "longitude": -4.75},
+                            token=op.token), 200)["account"]["location"]
+    assert r2["latitude"] == pytest.approx(-3.25, abs=1e-4)
+    assert r2["longitude"] == pytest.approx(-4.75, abs=1e-4)
+    assert r2["updatedAt"] >= r1["updatedAt"], (r1, r2)
+    assert acct.a.me_ok(op.token)["location"] == r2
 
 
 def test_location_user_is_403(acct):

@@ -442,6 +442,24 @@ def test_admin_bootstrap_two_instances_at_once(make_onair, redis_server):
     assert len(_accounts_with_email(redis_server, ADMIN_EMAIL)) == 1
 
 
+def test_admin_email_registered_first_is_not_promoted(make_onair, redis_server):
+    """Somebody registers the configured admin email before the admin is made:
+    that account does not become an admin, and its password gives no admin."""
+    first = start_server(make_onair, redis_server, admin=False)
+    email = "later-" + new_email()
+    squatter = first.create_account(identities=[{"type": "email", "value": email}])
+    second = start_server(make_onair, redis_server, admin=False, ONAIR_ADMIN_EMAIL=email,
+                          ONAIR_ADMIN_PASSWORD="Real-admin-pw-1")
+    time.sleep(0.5)  # let the bootstrap run
+    for api in (first, second):
+        v = api.login_ok(squatter.password, email=email)
+        assert v["account"]["type"] == "user", v
+        assert v["account"]["id"] == squatter.id
+        assert api.me_ok(squatter.token)["type"] == "user"
+        expect_forbidden(api.post("/accounts", Creds.new().accounts_body(type="admin"),
+                                  token=v["token"]))
+
+
 # -- Redis down ---------------------------------------------------------------------------------
 
 

@@ -32,11 +32,11 @@ enum json_type {
 };
 
 typedef struct json_tok {
-    uint8_t type;    /* enum json_type */
-    uint32_t start;  /* offset of the value's first byte (for strings: after the quote) */
-    uint32_t end;    /* offset one past the value (for strings: before the quote) */
-    uint32_t size;   /* objects: number of keys; arrays: number of elements */
-    uint32_t next;   /* index of the token following this value's whole subtree */
+    uint8_t type;   /* enum json_type */
+    uint32_t start; /* offset of the value's first byte (for strings: after the quote) */
+    uint32_t end;   /* offset one past the value (for strings: before the quote) */
+    uint32_t size;  /* objects: number of keys; arrays: number of elements */
+    uint32_t next;  /* index of the token following this value's whole subtree */
 } json_tok;
 
 typedef struct json_doc {
@@ -119,7 +119,7 @@ void json_w_obj_open(json_writer *w);
 void json_w_obj_close(json_writer *w);
 void json_w_arr_open(json_writer *w);
 void json_w_arr_close(json_writer *w);
-void json_w_key(json_writer *w, const char *key); /* key is emitted escaped */
+void json_w_key(json_writer *w, const char *key);            /* key is emitted escaped */
 void json_w_keyn(json_writer *w, const char *key, size_t n); /* may hold NUL bytes */
 void json_w_str(json_writer *w, const char *s, size_t n);
 void json_w_cstr(json_writer *w, const char *s); /* NULL writes null */

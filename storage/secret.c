@@ -30,8 +30,7 @@ const uint8_t *secret_key(size_t *len) {
 
 static void on_secret(redisReply *reply, int err, void *ud) {
     fetching = false;
-    if (err || !reply || reply->type != REDIS_REPLY_STRING ||
-        reply->len != 2 * SECRET_BYTES ||
+    if (err || !reply || reply->type != REDIS_REPLY_STRING || reply->len != 2 * SECRET_BYTES ||
         sodium_hex2bin(key, sizeof key, reply->str, reply->len, NULL, &key_len, NULL) != 0) {
         key_len = 0;
         log_error("secret", "cannot fetch the shared secret; retrying at the next connect");

@@ -44,7 +44,8 @@ static void test_env_and_flags(void **state) {
     setenv("ONAIR_MAX_BODY_BYTES", "1000", 1);
     setenv("ONAIR_TEST_HOOKS", "1", 1);
     struct config cfg;
-    const char *argv[] = {"onair", "--listen", "[::1]:9001,127.0.0.1:9002", "--max-body-bytes=2000"};
+    const char *argv[] = {"onair", "--listen", "[::1]:9001,127.0.0.1:9002",
+                          "--max-body-bytes=2000"};
     assert_int_equal(load(&cfg, 4, argv), 0);
     assert_string_equal(cfg.listen, "[::1]:9001,127.0.0.1:9002"); /* the flag wins */
     assert_int_equal(cfg.max_body_bytes, 2000);

@@ -273,21 +273,11 @@ void config_usage(char *out, size_t outlen) {
                               settings[i].def ? settings[i].def : "unset");
 }
 
+/* Resolves each setting to one value (flag, else environment, else default)
+ * and only then checks it: a value the flag overrides does not matter. */
 int config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen) {
+    const char *flag_value[NSETTINGS] = {0};
     memset(cfg, 0, sizeof *cfg);
-    for (size_t i = 0; i < NSETTINGS; i++)
-        if (settings[i].def && apply(cfg, &settings[i], settings[i].def, err, errlen) < 0)
-            return -1;
-    for (size_t i = 0; i < NSETTINGS; i++) {
-        const char *v = getenv(settings[i].env);
-        if (v && apply(cfg, &settings[i], v, err, errlen) < 0) {
-            /* Name the variable the operator actually set. */
-            char inner[256];
-            snprintf(inner, sizeof inner, "%s", err);
-            const char *reason = strchr(inner + 7, ':');
-            return fail(err, errlen, "onair: %s%s", settings[i].env, reason ? reason : "");
-        }
-    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -308,8 +298,22 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
                 return fail(err, errlen, "onair: %s: needs a value", s->flag);
             v = argv[++i];
         }
-        if (apply(cfg, s, v, err, errlen) < 0)
-            return -1;
+        flag_value[s - settings] = v;
+    }
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        const char *env = getenv(s->env);
+        const char *v = flag_value[i] ? flag_value[i] : env ? env : s->def;
+        if (!v || apply(cfg, s, v, err, errlen) == 0)
+            continue;
+        if (!flag_value[i] && env) {
+            /* Name the variable the operator actually set. */
+            char inner[256];
+            snprintf(inner, sizeof inner, "%s", err);
+            const char *reason = strchr(inner + 7, ':');
+            return fail(err, errlen, "onair: %s%s", s->env, reason ? reason : "");
+        }
+        return -1;
     }
     if (cfg->secret) {
         cfg->secret_len = strlen(cfg->secret) / 2;

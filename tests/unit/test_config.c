@@ -54,6 +54,20 @@ static void test_env_and_flags(void **state) {
     clear_env();
 }
 
+static void test_flag_overrides_bad_env(void **state) {
+    clear_env();
+    /* The flag wins, so the environment's value is never used or judged. */
+    setenv("ONAIR_LISTEN", "nonsense", 1);
+    setenv("ONAIR_MAX_BODY_BYTES", "lots", 1);
+    struct config cfg;
+    const char *argv[] = {"onair", "--listen", "127.0.0.1:9000", "--max-body-bytes", "10"};
+    assert_int_equal(load(&cfg, 5, argv), 0);
+    assert_string_equal(cfg.listen, "127.0.0.1:9000");
+    assert_int_equal(cfg.max_body_bytes, 10);
+    config_free(&cfg);
+    clear_env();
+}
+
 static void expect_error(int argc, const char **argv, const char *needle) {
     struct config cfg;
     assert_int_equal(load(&cfg, argc, argv), -1);
@@ -115,6 +129,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_env_and_flags),
+        cmocka_unit_test(test_flag_overrides_bad_env),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_secret_and_help),
     };

@@ -218,7 +218,6 @@ void resp_send(http_request *req, int status, const char *content_type, const ch
         return;
     }
     req->responded = true;
-    req->status = status;
     if (srv.draining || c->nrequests >= srv.cfg.max_requests_per_conn)
         req->keep_alive = false;
     metrics_request(req->match.index, status, uv_hrtime() - req->start_ns);

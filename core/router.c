@@ -180,10 +180,6 @@ void router_set_runner(route_fn fn) {
     runner = fn;
 }
 
-size_t router_count(void) {
-    return nroutes_src;
-}
-
 const struct route *router_at(size_t i) {
     return &routes_src[i];
 }

@@ -71,7 +71,6 @@ size_t router_allow_header(uint32_t allow, char *out, size_t outlen);
 void router_set_runner(route_fn runner);
 void router_run(struct http_request *req);
 
-size_t router_count(void);
 const struct route *router_at(size_t i);
 
 #endif

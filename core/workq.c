@@ -22,10 +22,6 @@ void workq_init(uv_loop_t *l, size_t max) {
     max_jobs = max;
 }
 
-size_t workq_pending(void) {
-    return pending;
-}
-
 /* Pool threads run at a lower priority (Linux: nice is per thread), so that
  * with every core hashing the loop thread still gets the CPU the moment it
  * has a request: logins wait a little longer, everything else does not. */

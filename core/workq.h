@@ -18,6 +18,4 @@ void workq_init(uv_loop_t *loop, size_t max_jobs);
 /* Returns 0, or -1 when the queue is full.  `job` must stay valid until done. */
 int workq_submit(void *job, workq_fn work, workq_fn done);
 
-size_t workq_pending(void);
-
 #endif

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,11 +55,38 @@ void now_iso(char out[32]) {
 
 /* ---- the account model ---- */
 
+/* The account hash's fields and where each lands in struct account. */
+enum field_kind { F_STR, F_FLAG, F_INT };
+static const struct {
+    const char *name;
+    enum field_kind kind;
+    size_t offset;
+} account_fields[] = {
+    {"id", F_STR, offsetof(struct account, id)},
+    {"type", F_STR, offsetof(struct account, type)},
+    {"firstName", F_STR, offsetof(struct account, first_name)},
+    {"lastName", F_STR, offsetof(struct account, last_name)},
+    {"username", F_STR, offsetof(struct account, username)},
+    {"identities", F_STR, offsetof(struct account, identities)},
+    {"organization", F_STR, offsetof(struct account, organization)},
+    {"status", F_STR, offsetof(struct account, status)},
+    {"createdAt", F_STR, offsetof(struct account, created_at)},
+    {"pw", F_STR, offsetof(struct account, pw)},
+    {"lat", F_STR, offsetof(struct account, lat)},
+    {"lon", F_STR, offsetof(struct account, lon)},
+    {"locAt", F_STR, offsetof(struct account, loc_at)},
+    {"archive", F_FLAG, offsetof(struct account, archive)},
+    {"online", F_FLAG, offsetof(struct account, online)},
+    {"isCamera", F_FLAG, offsetof(struct account, is_camera)},
+    {"gen", F_INT, offsetof(struct account, gen)},
+};
+
 int account_from_reply(arena *ar, const redisReply *flat, struct account *a) {
     static const char empty[] = "";
     memset(a, 0, sizeof *a);
-    a->id = a->type = a->first_name = a->last_name = a->username = a->identities = empty;
-    a->organization = a->status = a->created_at = a->pw = a->lat = a->lon = a->loc_at = empty;
+    for (size_t f = 0; f < sizeof account_fields / sizeof account_fields[0]; f++)
+        if (account_fields[f].kind == F_STR)
+            *(const char **)((char *)a + account_fields[f].offset) = empty;
     a->jti = empty;
     if (!flat || flat->type != REDIS_REPLY_ARRAY || flat->elements % 2)
         return -1;
@@ -66,42 +94,18 @@ int account_from_reply(arena *ar, const redisReply *flat, struct account *a) {
         const redisReply *k = flat->element[i], *v = flat->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
-        const char *val = arena_strndup(ar, v->str, v->len);
-        const char *f = k->str;
-        if (!strcmp(f, "id"))
-            a->id = val;
-        else if (!strcmp(f, "type"))
-            a->type = val;
-        else if (!strcmp(f, "firstName"))
-            a->first_name = val;
-        else if (!strcmp(f, "lastName"))
-            a->last_name = val;
-        else if (!strcmp(f, "username"))
-            a->username = val;
-        else if (!strcmp(f, "identities"))
-            a->identities = val;
-        else if (!strcmp(f, "organization"))
-            a->organization = val;
-        else if (!strcmp(f, "status"))
-            a->status = val;
-        else if (!strcmp(f, "createdAt"))
-            a->created_at = val;
-        else if (!strcmp(f, "pw"))
-            a->pw = val;
-        else if (!strcmp(f, "lat"))
-            a->lat = val;
-        else if (!strcmp(f, "lon"))
-            a->lon = val;
-        else if (!strcmp(f, "locAt"))
-            a->loc_at = val;
-        else if (!strcmp(f, "archive"))
-            a->archive = val[0] == '1';
-        else if (!strcmp(f, "online"))
-            a->online = val[0] == '1';
-        else if (!strcmp(f, "isCamera"))
-            a->is_camera = val[0] == '1';
-        else if (!strcmp(f, "gen"))
-            a->gen = strtoll(val, NULL, 10);
+        for (size_t f = 0; f < sizeof account_fields / sizeof account_fields[0]; f++) {
+            if (strcmp(k->str, account_fields[f].name) != 0)
+                continue;
+            void *dst = (char *)a + account_fields[f].offset;
+            if (account_fields[f].kind == F_STR)
+                *(const char **)dst = arena_strndup(ar, v->str, v->len);
+            else if (account_fields[f].kind == F_FLAG)
+                *(bool *)dst = v->len && v->str[0] == '1';
+            else
+                *(int64_t *)dst = strtoll(v->str, NULL, 10);
+            break;
+        }
     }
     return a->id[0] ? 0 : -1;
 }

@@ -206,10 +206,6 @@ void http_parser_init(struct http_parser *p, const struct http_limits *limits, v
     p->limits = limits;
 }
 
-void *http_parser_owner(const struct http_parser *p) {
-    return p->llhttp.data;
-}
-
 int http_parse_error(const struct http_parser *p, llhttp_errno_t err, const char **message) {
     if (p->error_status) {
         *message = p->error_message;

@@ -55,9 +55,7 @@ typedef struct http_request {
 
     struct route_match match;
 
-    /* Set by the handler before responding, read by the response writer. */
-    bool responded;
-    int status;
+    bool responded;          /* its one response is queued */
     void *ctx;               /* the handler's own state across async steps */
     struct account *account; /* the caller, once a route's auth has passed */
 } http_request;
@@ -87,7 +85,6 @@ struct http_parser {
 /* The owner must set p->req to a fresh request (with an initialized arena)
  * before feeding the first byte of each message to llhttp_execute. */
 void http_parser_init(struct http_parser *p, const struct http_limits *limits, void *owner);
-void *http_parser_owner(const struct http_parser *p);
 
 /* Header lookup, case-insensitive.  Returns the value (not NUL-terminated in
  * general) or NULL. */

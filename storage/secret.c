@@ -19,10 +19,6 @@ void secret_init(const uint8_t *configured, size_t len) {
     }
 }
 
-bool secret_ready(void) {
-    return key_len > 0;
-}
-
 const uint8_t *secret_key(size_t *len) {
     *len = key_len;
     return key_len ? key : NULL;

@@ -18,8 +18,6 @@ void secret_init(const uint8_t *configured, size_t len);
  * secret if it is not known yet. */
 void secret_on_ready(rds_client *redis);
 
-bool secret_ready(void);
-
 /* The key; NULL until ready. */
 const uint8_t *secret_key(size_t *len);
 

@@ -730,9 +730,8 @@ static void on_revoked(redisReply *reply, int err, void *ud) {
 }
 
 void auth_logout(http_request *req) {
-    char key[KEY_MAX], name[64], ttl[24];
-    snprintf(name, sizeof name, "revoked:%s", req->account->jti);
-    key_named(key, name);
+    char key[KEY_MAX], ttl[24];
+    token_revoked_key(key, req->account->jti, strlen(req->account->jti));
     int64_t left = req->account->exp - (int64_t)time(NULL);
     snprintf(ttl, sizeof ttl, "%lld", (long long)(left > 0 ? left + 60 : 60));
     const char *argv[6] = {"SET", key, "1", "EX", ttl, NULL};

@@ -326,17 +326,29 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
     c->jti = jti;
     c->exp = (int64_t)exp;
     c->gen = (int64_t)gen;
-    char acct[KEY_MAX], revoked[KEY_MAX], name[64];
-    size_t alen = key_entity(acct, "acct", sub, sublen, NULL);
+    if (token_state_read(sub, sublen, jti, jtilen, on_revocation, on_account, c) < 0)
+        resp_unavailable(req);
+}
+
+size_t token_revoked_key(char *out, const char *jti, size_t jtilen) {
+    char name[64];
     snprintf(name, sizeof name, "revoked:%.*s", (int)jtilen, jti);
-    size_t rlen = key_named(revoked, name);
+    return key_named(out, name);
+}
+
+int token_state_read(const char *sub, size_t sublen, const char *jti, size_t jtilen,
+                     rds_cb revoked_cb, rds_cb account_cb, void *ud) {
+    char acct[KEY_MAX], revoked[KEY_MAX];
+    size_t alen = key_entity(acct, "acct", sub, sublen, NULL);
+    size_t rlen = token_revoked_key(revoked, jti, jtilen);
     const char *exists[2] = {"EXISTS", revoked}, *hgetall[2] = {"HGETALL", acct};
     size_t exists_len[2] = {6, rlen}, hgetall_len[2] = {7, alen};
     /* Both or neither: the client's state cannot change between the calls. */
     if (!rds_ready(srv.redis) ||
-        rds_command_argv(srv.redis, on_revocation, c, 2, exists, exists_len) < 0 ||
-        rds_command_argv(srv.redis, on_account, c, 2, hgetall, hgetall_len) < 0)
-        resp_unavailable(req);
+        rds_command_argv(srv.redis, revoked_cb, ud, 2, exists, exists_len) < 0 ||
+        rds_command_argv(srv.redis, account_cb, ud, 2, hgetall, hgetall_len) < 0)
+        return -1;
+    return 0;
 }
 
 void pipeline_run(http_request *req) {

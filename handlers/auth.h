@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "protocol/http1.h"
 #include "protocol/json.h"
+#include "storage/redis.h"
 
 /* An account, copied out of its Redis hash into a request's arena.  Strings
  * are never NULL ("" when absent). */
@@ -41,6 +42,16 @@ bool account_can_log_in(const struct account *a);
 /* Signs a new account token for `a` into out; -1 when the secret is not
  * known yet. */
 int token_issue(buf *out, const struct account *a, const char *platform);
+
+/* The key that marks token `jti` revoked (logout). */
+size_t token_revoked_key(char *out, const char *jti, size_t jtilen);
+
+/* Reads, in one round trip, whether token `jti` is revoked (EXISTS: an
+ * integer reply to revoked_cb) and account `sub` (HGETALL: to account_cb,
+ * which runs second).  Both commands or neither: -1 when the store is not
+ * ready. */
+int token_state_read(const char *sub, size_t sublen, const char *jti, size_t jtilen,
+                     rds_cb revoked_cb, rds_cb account_cb, void *ud);
 
 /* The route pipeline, installed as the router's runner: the route's auth,
  * then its rate limit, then its handler. */

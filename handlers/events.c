@@ -496,17 +496,10 @@ static void on_tick(void *ud) {
     size_t renew_len[4] = {llen, strlen(member), strlen(exp), strlen(dur)};
     rds_eval(srv.redis, SCRIPT_events_renew, NULL, NULL, 1, 4, renew, renew_len);
 
-    char revoked[KEY_MAX], acct[KEY_MAX], name[64];
-    snprintf(name, sizeof name, "revoked:%s", c->jti);
-    size_t rlen = key_named(revoked, name);
-    size_t alen = key_entity(acct, "acct", c->account, strlen(c->account), NULL);
-    const char *exists[2] = {"EXISTS", revoked}, *hgetall[2] = {"HGETALL", acct};
-    size_t exists_len[2] = {6, rlen}, hgetall_len[2] = {7, alen};
     c->revoked = false;
-    if (rds_command_argv(srv.redis, on_revocation, c, 2, exists, exists_len) == 0)
-        c->refs++;
-    if (rds_command_argv(srv.redis, on_account, c, 2, hgetall, hgetall_len) == 0)
-        c->refs++;
+    if (token_state_read(c->account, strlen(c->account), c->jti, strlen(c->jti), on_revocation,
+                         on_account, c) == 0)
+        c->refs += 2;
 }
 
 static void on_stream_closed(void *ud) {

@@ -168,6 +168,8 @@ static void after_written(struct conn *c) {
         return;
     }
     update_reading(c);
+    if (c->phase == PH_STREAM && c->stream_ops->on_drain)
+        c->stream_ops->on_drain(c->stream_ud);
 }
 
 static void on_write(uv_write_t *wr, int status) {
@@ -305,6 +307,10 @@ int conn_stream_write(struct conn *c, const char *data, size_t len) {
     buf_append(&c->out, data, len);
     turn_add(c);
     return 0;
+}
+
+size_t conn_stream_unsent(const struct conn *c) {
+    return c->out.len + c->writing.len;
 }
 
 void conn_stream_end(struct conn *c) {

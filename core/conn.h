@@ -54,12 +54,14 @@ void resp_unavailable(http_request *req);
  * (the body ends when the connection does) followed by `first`, and turns the
  * connection into a stream: nothing more is parsed from it (what the client
  * sends is read and dropped, so its close is noticed), ops->on_tick runs
- * every interval_ms, and ops->on_close runs exactly once when the connection
- * is gone, at a safe point (never inside conn_stream_write or _end).
+ * every interval_ms, ops->on_drain (optional) whenever everything queued has
+ * been written, and ops->on_close exactly once when the connection is gone,
+ * at a safe point (never inside conn_stream_write or _end).
  * Returns the connection, or NULL when it was already closing: then the
  * request is finished, and neither callback will run. */
 struct conn_stream_ops {
     void (*on_tick)(void *ud);
+    void (*on_drain)(void *ud);
     void (*on_close)(void *ud);
 };
 struct conn *conn_stream_begin(http_request *req, const char *content_type,
@@ -71,6 +73,9 @@ struct conn *conn_stream_begin(http_request *req, const char *content_type,
  * 0; -1 when the stream is closing; -2 when the unsent output would pass
  * max_backlog: the slow reader is cut off (the connection closes). */
 int conn_stream_write(struct conn *c, const char *data, size_t len);
+
+/* Bytes queued on a stream and not yet taken by the socket. */
+size_t conn_stream_unsent(const struct conn *c);
 
 /* Ends a stream from the server's side: what is queued is sent, then the
  * connection closes. */

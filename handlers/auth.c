@@ -330,6 +330,10 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
         resp_unavailable(req);
 }
 
+bool token_expired(int64_t exp) {
+    return (int64_t)time(NULL) >= exp + TOKEN_LEEWAY_S;
+}
+
 size_t token_revoked_key(char *out, const char *jti, size_t jtilen) {
     char name[64];
     snprintf(name, sizeof name, "revoked:%.*s", (int)jtilen, jti);

@@ -43,6 +43,10 @@ bool account_can_log_in(const struct account *a);
  * known yet. */
 int token_issue(buf *out, const struct account *a, const char *platform);
 
+/* Whether a token with this exp claim is past it (with the leeway every
+ * check allows for clocks that differ between instances). */
+bool token_expired(int64_t exp);
+
 /* The key that marks token `jti` revoked (logout). */
 size_t token_revoked_key(char *out, const char *jti, size_t jtilen);
 

@@ -9,7 +9,10 @@
  *             reads where the stream starts (the newest id, or the events
  *             after Last-Event-ID).
  *   CATCHUP   the response has begun; the log is read page by page after the
- *             last id written.  Live events that arrive meanwhile are held.
+ *             last id written, at the pace the reader takes it (a page
+ *             stops at half the backlog bound, and the next is read when the
+ *             socket has taken it).  Live events that arrive meanwhile are
+ *             held (up to half the bound).
  *   LIVE      held events newer than the last written one are written, and
  *             from then on live ones as they come.
  *
@@ -69,6 +72,7 @@ struct client {
     uint8_t state;              /* enum client_state */
     bool gone;                  /* detached: freed when refs reaches 0 */
     bool fetching, fetch_again; /* a log read is in flight / must run once more */
+    bool wait_drain;            /* the next log read waits for the socket */
     bool overflow;              /* held more than the backlog allows */
     bool resume;                /* opened with Last-Event-ID: replay after `last` */
     bool revoked;               /* the heartbeat's check found the token revoked */
@@ -314,7 +318,7 @@ static void format_event(const char *id, size_t idlen, const char *event, size_t
 static void hold(struct client *c, struct sse_id id) {
     if (c->overflow)
         return;
-    if (c->held.len + ev.frame.len > srv.cfg.events_max_backlog) {
+    if (c->held.len + ev.frame.len > srv.cfg.events_max_backlog / 2) {
         c->overflow = true;
         buf_free(&c->held);
         return;
@@ -351,8 +355,9 @@ static void on_message(const char *channel, size_t chlen, const char *msg, size_
 }
 
 /* Writes the log entries of an XRANGE-style reply that are newer than the
- * last written.  Returns how many entries the reply held, or -1 when the
- * stream is closing. */
+ * last written.  Returns how many entries the reply held; -1 when the stream
+ * is closing; -2 when it stopped because the reader has half the backlog
+ * bound unsent (the rest is read again after the last written). */
 static int deliver(struct client *c, const redisReply *entries) {
     if (entries->type != REDIS_REPLY_ARRAY)
         return 0;
@@ -376,6 +381,9 @@ static int deliver(struct client *c, const redisReply *entries) {
             !sse_id_after(id, c->last))
             continue;
         format_event(idr->str, idr->len, name->str, name->len, data->str, data->len);
+        size_t unsent = conn_stream_unsent(c->conn);
+        if (unsent && unsent + ev.frame.len > srv.cfg.events_max_backlog / 2)
+            return -2;
         if (!client_write(c, id, ev.frame.data, ev.frame.len))
             return -1;
     }
@@ -407,8 +415,12 @@ static void go_live(struct client *c) {
 
 /* What follows a page of the log: another page, or live. */
 static void after_page(struct client *c, int n) {
-    if (n < 0)
+    if (n == -1)
         return;
+    if (n == -2) {
+        c->wait_drain = true;
+        return;
+    }
     if (n == PAGE || c->fetch_again) {
         c->fetch_again = false;
         catch_up(c);
@@ -477,12 +489,12 @@ static void on_tick(void *ud) {
         ev.slow_closed++;
     if (rc < 0)
         return;
-    if ((int64_t)time(NULL) >= c->exp) {
+    if (token_expired(c->exp)) {
         log_info("events", "closing a stream of %s: token expired", c->account);
         conn_stream_end(c->conn);
         return;
     }
-    if (c->state == CL_CATCHUP && !c->fetching)
+    if (c->state == CL_CATCHUP && !c->fetching && !c->wait_drain)
         catch_up(c);
     if (!rds_ready(srv.redis))
         return;
@@ -502,6 +514,14 @@ static void on_tick(void *ud) {
         c->refs += 2;
 }
 
+static void on_drain(void *ud) {
+    struct client *c = ud;
+    if (c->wait_drain) {
+        c->wait_drain = false;
+        catch_up(c);
+    }
+}
+
 static void on_stream_closed(void *ud) {
     struct client *c = ud;
     ev.streams--;
@@ -510,7 +530,8 @@ static void on_stream_closed(void *ud) {
     client_drop(c);
 }
 
-static const struct conn_stream_ops stream_ops = {.on_tick = on_tick, .on_close = on_stream_closed};
+static const struct conn_stream_ops stream_ops = {
+    .on_tick = on_tick, .on_drain = on_drain, .on_close = on_stream_closed};
 
 /* ---- opening ---- */
 
@@ -546,9 +567,14 @@ static void on_opened(redisReply *reply, int err, void *ud) {
     }
     ev.streams++;
     c->state = CL_CATCHUP;
-    const redisReply *start = reply->element[1];
-    if (start->type == REDIS_REPLY_STRING && start->len)
-        sse_id_parse(start->str, start->len, &c->last);
+    /* A stream starts after the newest event, or resumes after the client's
+     * id, but never after the newest: ids from elsewhere (another
+     * deployment, a Redis that lost its data) must not hide live events. */
+    const redisReply *nr = reply->element[1];
+    struct sse_id newest;
+    if (nr->type == REDIS_REPLY_STRING && sse_id_parse(nr->str, nr->len, &newest) == 0 &&
+        (!c->resume || sse_id_after(c->last, newest)))
+        c->last = newest;
     after_page(c, deliver(c, reply->element[2]));
 }
 
@@ -655,7 +681,7 @@ void events_notify_many(const char *kind, const char *const *ids, size_t n, cons
 void events_on_store_ready(void) {
     for (struct recipient *r = ev.recipients; r; r = r->next)
         for (struct client *c = r->clients; c; c = c->next)
-            if (c->state == CL_CATCHUP && !c->fetching && r->sub == SUB_ACTIVE)
+            if (c->state == CL_CATCHUP && !c->fetching && !c->wait_drain && r->sub == SUB_ACTIVE)
                 catch_up(c);
 }
 

@@ -7,7 +7,9 @@ restarts, slow consumers, metrics, SIGTERM, and the POST /_test/notify hook.
 
 "Instance A/B" is two onair processes on one redis-server."""
 
+import json
 import signal
+import socket
 import time
 
 import pytest
@@ -334,6 +336,68 @@ def test_without_last_event_id_no_replay(ev, sse):
     s.expect_no_event(0.4)
 
 
+def test_replay_while_publishing_has_no_gaps_or_duplicates(ev, sse):
+    """Events published while a resuming stream reads the log reach it once
+    each, in order (whether through the log or live)."""
+    import threading
+    c = ev.a.create_account()
+    early = publish(ev.a, c.id, 5, tag="early")
+    sent, errors = [], []
+
+    def pump():
+        try:
+            for i in range(60):
+                api = ev.a if i % 2 else ev.b
+                sent.append(notify(api, c.id, "n", {"i": i}))
+                time.sleep(0.002)
+        except Exception as e:  # asserted below
+            errors.append(e)
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    time.sleep(0.02)
+    s = sse.ok(ev.srv_b.port, token=c.token, last_event_id=early[1][0])
+    t.join(10)
+    assert not t.is_alive() and not errors, errors
+    expected = [x[0] for x in early[2:]] + sent
+    got = [x.id for x in s.next_events(len(expected), 5.0)]
+    assert got == expected, (f"{len(got)} events; missing {sorted(set(expected) - set(got))}; "
+                             f"first difference at {next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b) if got != expected else None}")
+    s.expect_no_event(0.3)
+
+
+@pytest.mark.parametrize("big", ["18446744073709551616-0", "0-18446744073709551616",
+                                 "99999999999999999999999999-0"])
+def test_last_event_id_out_of_range(ev, sse, big):
+    """<digits>-<digits> beyond 64 bits: either 400 bad-request, or a stream
+    that works (never one stuck reading the log)."""
+    c = ev.a.create_account()
+    s = sse(ev.srv_a.port, token=c.token, last_event_id=big)
+    if s.status == 400:
+        expect_error(s.response, 400, "bad-request")
+        return
+    assert s.status == 200, s.response
+    s.expect_no_event(0.3)
+    assert not s.eof
+    # it is live: but ids below Last-Event-ID are "before" it, so the
+    # contract does not say whether these must arrive; only that the
+    # stream does not die
+    notify(ev.b, c.id, "n", {})
+    s.pump(0.5)
+    assert not s.eof, "the stream ended"
+
+
+def test_last_event_id_in_the_future(ev, sse):
+    """A Last-Event-ID later than anything in the log (e.g. from a store that
+    was replaced): nothing to replay, then live events."""
+    c = ev.a.create_account()
+    ms = int(time.time() * 1000) + 3600 * 1000
+    s = sse.ok(ev.srv_a.port, token=c.token, last_event_id=f"{ms}-0")
+    s.expect_no_event(0.3)
+    live = publish(ev.b, c.id, 1)
+    expect_events(s, live, LIVE)
+
+
 @pytest.mark.parametrize("bad", ["abc", "12", "1-2-3", "-1-0", "1-", "-", "1-x", "0x1-0",
                                  " 1-0x"])
 def test_malformed_last_event_id_is_400(ev, sse, bad):
@@ -451,6 +515,72 @@ def test_cap_per_account_across_instances(make_onair, redis_server, sse):
     o1.expect_no_event(0.1)
 
 
+def test_cap_holds_over_many_heartbeats(make_onair, redis_server, sse):
+    """Leases are renewed: streams open for many heartbeats still count."""
+    e = pair(make_onair, redis_server, ONAIR_EVENTS_MAX_PER_ACCOUNT=2,
+             ONAIR_EVENTS_HEARTBEAT_MS=100)
+    c = e.a.create_account()
+    s1 = sse.ok(e.srv_a.port, token=c.token)
+    s2 = sse.ok(e.srv_b.port, token=c.token)
+    for _ in range(3):
+        s1.pump(0.4)
+        s2.pump(0.4)
+        limited(sse(e.srv_a.port, token=c.token))
+        limited(sse(e.srv_b.port, token=c.token))
+    assert not s1.eof and not s2.eof
+
+
+def test_crashed_instance_streams_stop_counting(make_onair, redis_server, sse):
+    """SIGKILL: the instance's leases lapse after three missed heartbeats."""
+    e = pair(make_onair, redis_server, ONAIR_EVENTS_MAX_PER_ACCOUNT=2,
+             ONAIR_EVENTS_HEARTBEAT_MS=HB_MS)
+    c = e.a.create_account()
+    streams = [sse.ok(e.srv_b.port, token=c.token) for _ in range(2)]
+    e.srv_b.send_signal(signal.SIGKILL)
+    assert e.srv_b.wait(5) is not None
+    t0 = time.monotonic()
+    limited(sse(e.srv_a.port, token=c.token))
+    for s in streams:
+        assert s.wait_closed(1.0)
+    opened = []
+
+    def try_open():
+        s = sse(e.srv_a.port, token=c.token)
+        if s.status == 200:
+            opened.append(s)
+            return True
+        assert s.status == 429, s.response
+        return False
+
+    wait_until(try_open, 3, interval=0.05, message="the crashed instance's leases to lapse")
+    took = time.monotonic() - t0
+    assert took > 0.2, f"leases gone after {took:.2f}s: did they count at all?"
+    sent = publish(e.a, c.id, 1)
+    expect_events(opened[0], sent, LIVE)
+
+
+def test_client_close_frees_its_slot_with_default_heartbeat(make_onair, redis_server, sse):
+    """The server notices a client's close by itself (not only at the next
+    15 s heartbeat)."""
+    e = pair(make_onair, redis_server, ONAIR_EVENTS_MAX_PER_ACCOUNT=1)
+    c = e.a.create_account()
+    s1 = sse.ok(e.srv_a.port, token=c.token)
+    limited(sse(e.srv_b.port, token=c.token))
+    s1.close()
+    wait_gauge(e.srv_a, "onair_sse_streams", 0, timeout=3)
+    opened = []
+
+    def try_open():
+        s = sse(e.srv_b.port, token=c.token)
+        if s.status == 200:
+            opened.append(s)
+            return True
+        assert s.status == 429, s.response
+        return False
+
+    wait_until(try_open, 3, interval=0.05, message="the slot to be freed after the close")
+
+
 # --------------------------------------------------------------------------
 # 9. real events, and streams that end
 
@@ -533,6 +663,28 @@ def test_logout_closes_only_that_tokens_stream(ev, sse):
     assert not s1.eof, "the other token's stream was closed too"
     sent = publish(ev.a, c.id, 1)
     expect_events(s1, sent, LIVE)
+
+
+def test_expiring_token_ends_the_stream(ev, sse):
+    """The stream ends when its token expires (checked at every heartbeat),
+    and the expired token cannot open a new one: else an EventSource would
+    reconnect, be cut off, and reconnect again."""
+    c = ev.a.create_account()
+    h, p, _ = jwt_decode(c.token)
+    exp = int(time.time()) + 2
+    tok = jwt_sign(h, dict(p, exp=exp))
+    s = sse.ok(ev.srv_b.port, token=tok)
+    sent = publish(ev.a, c.id, 1)
+    expect_events(s, sent, LIVE)
+    # (allowing for a clock-skew leeway of a few seconds)
+    assert s.wait_closed(exp - time.time() + 7), "the stream outlived its token"
+    closed_at = time.time() - (time.monotonic() - s.eof_at)
+    assert closed_at > exp - 1, f"closed {exp - closed_at:.2f}s before the token's exp"
+    again = sse(ev.srv_b.port, token=tok)
+    assert again.status == 401, (
+        f"the token that just expired for the stream (closed {closed_at - exp:+.2f}s after "
+        f"exp) opens a new stream: {again.status} {again.headers!r}")
+    expect_unauthorized(again.response)
 
 
 @pytest.mark.parametrize("change", [{"status": "inactive"}, {"archive": True}])
@@ -753,6 +905,55 @@ def test_metrics_streams_gauge(make_onair, redis_server, sse):
     assert gauge(e.srv_a, "onair_sse_slow_closed_total") == 0
 
 
+def test_pubsub_channels_follow_streams(make_onair, redis_server, sse):
+    """onair_pubsub_channels: one more per account with streams on the
+    instance, back down when its last stream closes."""
+    e = pair(make_onair, redis_server, ONAIR_EVENTS_HEARTBEAT_MS=HB_MS)
+    x, y = e.a.create_account(), e.a.create_account()
+    base = gauge(e.srv_a, "onair_pubsub_channels")
+    assert base is not None
+    x1 = sse.ok(e.srv_a.port, token=x.token)
+    wait_gauge(e.srv_a, "onair_pubsub_channels", base + 1)
+    x2 = sse.ok(e.srv_a.port, token=x.token)
+    y1 = sse.ok(e.srv_a.port, token=y.token)
+    wait_gauge(e.srv_a, "onair_pubsub_channels", base + 2)
+    assert gauge(e.srv_b, "onair_pubsub_channels") == base
+    x1.close()
+    y1.close()
+    wait_gauge(e.srv_a, "onair_pubsub_channels", base + 1)
+    sent = publish(e.b, x.id, 1)
+    expect_events(x2, sent, LIVE)
+    x2.close()
+    wait_gauge(e.srv_a, "onair_pubsub_channels", base)
+    # and subscribing again works
+    x3 = sse.ok(e.srv_a.port, token=x.token)
+    sent = publish(e.b, x.id, 1, tag="again")
+    expect_events(x3, sent, LIVE)
+
+
+def test_open_close_churn(make_onair, redis_server, sse):
+    """Streams opened and dropped at once, many times: the account's
+    subscription still works afterwards and nothing is left counted."""
+    e = pair(make_onair, redis_server, ONAIR_EVENTS_HEARTBEAT_MS=HB_MS,
+             ONAIR_EVENTS_MAX_PER_ACCOUNT=100)
+    c = e.a.create_account()
+    for i in range(30):
+        s = open_stream(e.srv_a.port, token=c.token)
+        assert s.status == 200, s.response
+        s.close()
+    # also some that never read the head
+    for i in range(10):
+        with socket.create_connection(("127.0.0.1", e.srv_a.port), timeout=2) as raw:
+            raw.sendall(f"GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {c.token}"
+                        "\r\n\r\n".encode())
+    wait_gauge(e.srv_a, "onair_sse_streams", 0, timeout=3)
+    s = sse.ok(e.srv_a.port, token=c.token)
+    sent = publish(e.b, c.id, 2)
+    expect_events(s, sent, LIVE)
+    wait_gauge(e.srv_a, "onair_sse_streams", 1)
+    assert e.srv_a.get("/health").status == 200
+
+
 def test_streams_gauge_after_server_side_close(ev, sse):
     """A stream the server ends (logout) stops counting as well."""
     c = ev.a.create_account()
@@ -804,6 +1005,24 @@ def test_notify_hook_validation(ev, body):
     body = {k: (c.id if v == "ID" else v) for k, v in body.items()}
     r = notify_raw(ev.srv_a.port, body)
     expect_error(r, 422, "invalid")
+
+
+def test_data_is_sent_as_one_line(ev, sse):
+    """The hook's data, sent pretty-printed (JSON whitespace between tokens,
+    lines ended by LF, CRLF and CR), reaches the stream as one line of equal
+    JSON."""
+    c = ev.a.create_account()
+    s = sse.ok(ev.srv_b.port, token=c.token)
+    data = {"a": [1, {"b": "two\nlines"}], "c": {"d": None, "e": 1.5, "f": "\u00e9\u2603"}}
+    lines = json.dumps({"to": c.id, "event": "pretty", "data": data}, indent=2).split("\n")
+    ends = ["\n", "\r\n", "\r"]
+    raw = "".join(line + ends[i % 3] for i, line in enumerate(lines)).encode()
+    r = notify_raw(ev.srv_a.port, raw)
+    assert r.status == 200, r
+    e = s.next_event(LIVE)
+    assert e.id == r.json()["id"] and e.event == "pretty", e
+    assert e.json() == data, e.fields
+    assert e.data_lines == 1, f"data must be one line of JSON; got {e.data_lines} data lines"
 
 
 def test_notify_hook_bad_json(ev):

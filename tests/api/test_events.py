@@ -258,6 +258,30 @@ def test_two_streams_of_one_account(ev, sse):
     sb.expect_no_event(0.1)
 
 
+def test_first_stream_is_subscribed_when_ok_arrives(ev, sse):
+    """For 20 new accounts: open the first stream on B, publish on A at once
+    after ':ok': the event arrives (the subscription was in place)."""
+    for i in range(20):
+        c = ev.a.create_account()
+        s = sse.ok(ev.srv_b.port, token=c.token)
+        eid = notify(ev.a, c.id, "first", {"i": i})
+        expect_events(s, [(eid, "first", {"i": i})], LIVE)
+        s.close()
+
+
+def test_resubscribe_right_after_the_last_stream_closed(ev, sse):
+    """Close an account's only stream and open a new one at once (the
+    instance is still unsubscribing): the new one gets the next event."""
+    c = ev.a.create_account()
+    for i in range(20):
+        s = sse.ok(ev.srv_b.port, token=c.token)
+        s.close()
+        s2 = sse.ok(ev.srv_b.port, token=c.token)
+        eid = notify(ev.a, c.id, "again", {"i": i})
+        expect_events(s2, [(eid, "again", {"i": i})], LIVE)
+        s2.close()   # (40 streams in all: closed ones must not exhaust the cap of 5)
+
+
 def test_many_accounts_at_once(ev, sse):
     """20 accounts, a stream each spread over both instances, one event each:
     every stream gets exactly its own."""
@@ -399,7 +423,7 @@ def test_last_event_id_in_the_future(ev, sse):
 
 
 @pytest.mark.parametrize("bad", ["abc", "12", "1-2-3", "-1-0", "1-", "-", "1-x", "0x1-0",
-                                 " 1-0x"])
+                                 " 1-0x", "", "1.5-0", "+1-0", "1 -0"])
 def test_malformed_last_event_id_is_400(ev, sse, bad):
     c = ev.a.create_account()
     refused(sse(ev.srv_a.port, token=c.token, last_event_id=bad), 400, "bad-request")
@@ -579,6 +603,29 @@ def test_client_close_frees_its_slot_with_default_heartbeat(make_onair, redis_se
         return False
 
     wait_until(try_open, 3, interval=0.05, message="the slot to be freed after the close")
+
+
+def test_cap_under_concurrent_opens(make_onair, redis_server):
+    """Six streams of one account opened at once on both instances with a
+    cap of 2: exactly two are 200, the others 429."""
+    from accounts_util import run_threads
+    e = pair(make_onair, redis_server, ONAIR_EVENTS_MAX_PER_ACCOUNT=2,
+             ONAIR_EVENTS_HEARTBEAT_MS=HB_MS)
+    c = e.a.create_account()
+    results = run_threads([(lambda srv=srv: open_stream(srv.port, token=c.token))
+                           for srv in [e.srv_a, e.srv_b] * 3])
+    try:
+        for r in results:
+            assert not isinstance(r, Exception), r
+        statuses = sorted(r.status for r in results)
+        assert statuses == [200, 200, 429, 429, 429, 429], statuses
+        for r in results:
+            if r.status == 429:
+                limited(r)
+    finally:
+        for r in results:
+            if not isinstance(r, Exception):
+                r.close()
 
 
 # --------------------------------------------------------------------------
@@ -788,6 +835,32 @@ def test_redis_restart_without_data(make_onair, redis_server, sse):
     sent = publish(e.a, c.id, 2)
     expect_events(s, sent, 3.0)
     s.expect_no_event(0.3)
+
+
+def test_redis_paused(make_onair, redis_server, sse):
+    """The store frozen (SIGSTOP): a new stream is 503 within the command
+    deadline; open streams stay open and work once it is back."""
+    e = pair(make_onair, redis_server, ONAIR_EVENTS_HEARTBEAT_MS=HB_MS)
+    c, d = e.a.create_account(), e.a.create_account()
+    s = sse.ok(e.srv_b.port, token=c.token)
+    redis_server.pause()
+    try:
+        t0 = time.monotonic()
+        down = sse(e.srv_b.port, token=d.token)
+        took = time.monotonic() - t0
+        assert took < 2.0, f"GET /events took {took:.2f}s with Redis frozen"
+        expect_unavailable(down)
+        s.pump(1.0)
+        assert not s.eof, "the stream was closed while Redis was frozen"
+    finally:
+        redis_server.resume()
+    for srv in (e.srv_a, e.srv_b):
+        wait_until(lambda: srv.get("/ready").status == 200, 5, message="/ready 200")
+    wait_gauge(e.srv_b, "onair_pubsub_up", 1, timeout=5)
+    sent = publish(e.a, c.id, 2)
+    expect_events(s, sent, 3.0)
+    s.expect_no_event(0.3)
+    sse.ok(e.srv_b.port, token=d.token)
 
 
 def test_pubsub_connection_killed_misses_nothing(make_onair, redis_server, sse):

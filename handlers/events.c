@@ -534,6 +534,12 @@ static void on_opened(redisReply *reply, int err, void *ud) {
         client_refuse(c, 429);
         return;
     }
+    if (srv.draining) {
+        /* Shutting down: streams were closed; do not start another. */
+        lease_release(c);
+        client_refuse(c, 503);
+        return;
+    }
     http_request *req = c->req;
     c->req = NULL;
     c->conn =

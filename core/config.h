@@ -54,6 +54,13 @@ struct config {
     uint64_t auth_ip_rate_per_min; /* per client IP on the account-creating and login routes */
     uint64_t hash_queue;           /* Argon2id jobs waiting or running; beyond, 503 */
 
+    /* Real-time events */
+    uint64_t events_max_per_account;
+    uint64_t events_heartbeat_ms;
+    uint64_t events_replay_max;
+    uint64_t events_replay_ttl_s;
+    uint64_t events_max_backlog;
+
     /* Runtime */
     uint64_t redis_timeout_ms;
     uint64_t reaper_interval_ms;

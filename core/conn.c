@@ -20,6 +20,7 @@ enum phase {
     PH_BODY,     /* headers done: body idle timer */
     PH_HANDLING, /* handler running or waiting on Redis: no timer */
     PH_LINGER,   /* response sent, write side shut: drain input until EOF */
+    PH_STREAM,   /* a streaming response: input dropped, tick timer */
 };
 
 struct conn {
@@ -39,6 +40,10 @@ struct conn {
         struct sockaddr_in in4;
         struct sockaddr_in6 in6;
     } peer;
+    const struct conn_stream_ops *stream_ops; /* a streaming response's owner */
+    void *stream_ud;
+    uint64_t stream_interval;
+    size_t stream_max_backlog;
     uint32_t nrequests;
     uint8_t phase;
     uint8_t handles_open;
@@ -91,6 +96,8 @@ static void request_free(http_request *req) {
 static void maybe_free(struct conn *c) {
     if (c->handles_open || c->req)
         return;
+    if (c->stream_ops)
+        c->stream_ops->on_close(c->stream_ud);
     buf_free(&c->pending);
     buf_free(&c->out);
     buf_free(&c->writing);
@@ -189,7 +196,7 @@ static void flush(struct conn *c) {
     if (sent == c->out.len) {
         /* Keep a small buffer for the next response (no malloc per
          * response); give a large one back (idle connections stay small). */
-        if (c->out.cap <= OUT_KEEP)
+        if (c->out.cap <= OUT_KEEP && c->phase != PH_STREAM)
             buf_clear(&c->out);
         else
             buf_free(&c->out);
@@ -209,28 +216,31 @@ static void flush(struct conn *c) {
 /* ---- responses ---- */
 
 /* Queues the response and records it; the request is finished by the caller
- * (synchronous handler) or at the end of the loop turn (asynchronous one). */
-void resp_send(http_request *req, int status, const char *content_type, const char *extra_headers,
-               const char *body, size_t len) {
+ * (synchronous handler) or at the end of the loop turn (asynchronous one).
+ * A stream's head has no length and leaves the connection open.  Returns
+ * false when the connection is closing (nothing was queued). */
+static bool respond(http_request *req, int status, const char *content_type,
+                    const char *extra_headers, const char *body, size_t len, bool stream) {
     struct conn *c = req->conn;
     if (req->responded) {
         log_write(LOG_ERROR, "http", req->id, "second response to one request (status %d)", status);
-        return;
+        return false;
     }
     req->responded = true;
-    if (srv.draining || c->nrequests >= srv.cfg.max_requests_per_conn)
+    if (srv.draining || c->nrequests >= srv.cfg.max_requests_per_conn || stream)
         req->keep_alive = false;
     metrics_request(req->match.index, status, uv_hrtime() - req->start_ns);
     if (status >= 500)
         log_write(LOG_WARN, "http", req->id, "%s %s -> %d",
                   req->path ? llhttp_method_name(req->method) : "-", req->path ? req->path : "-",
                   status);
-    if (!c->closing) {
-        http_write_head(&c->out, status, req->keep_alive, req->http_minor, content_type, len,
-                        extra_headers);
+    bool queued = !c->closing;
+    if (queued) {
+        http_write_head(&c->out, status, req->keep_alive, req->http_minor, content_type,
+                        stream ? HTTP_NO_LENGTH : len, extra_headers);
         if (!req->head)
             buf_append(&c->out, body, len);
-        if (!req->keep_alive)
+        if (!req->keep_alive && !stream)
             c->close_after_write = true;
         turn_add(c);
     }
@@ -238,6 +248,12 @@ void resp_send(http_request *req, int status, const char *content_type, const ch
         c->completed = true;
         turn_add(c);
     }
+    return queued;
+}
+
+void resp_send(http_request *req, int status, const char *content_type, const char *extra_headers,
+               const char *body, size_t len) {
+    respond(req, status, content_type, extra_headers, body, len, false);
 }
 
 void resp_json(http_request *req, int status, const buf *body) {
@@ -260,6 +276,43 @@ void resp_unavailable(http_request *req) {
     buf_init(&b, &req->arena);
     http_error_body(&b, "unavailable", "The store is unavailable; retry shortly");
     resp_send(req, 503, "application/json; charset=utf-8", "Retry-After: 1\r\n", b.data, b.len);
+}
+
+struct conn *conn_stream_begin(http_request *req, const char *content_type,
+                               const char *extra_headers, const char *first, size_t firstlen,
+                               uint64_t interval_ms, size_t max_backlog,
+                               const struct conn_stream_ops *ops, void *ud) {
+    struct conn *c = req->conn;
+    if (!respond(req, 200, content_type, extra_headers, first, firstlen, true))
+        return NULL;
+    /* The stream starts when the request is finished (finish_request). */
+    c->stream_ops = ops;
+    c->stream_ud = ud;
+    c->stream_interval = interval_ms;
+    c->stream_max_backlog = max_backlog;
+    return c;
+}
+
+int conn_stream_write(struct conn *c, const char *data, size_t len) {
+    if (c->closing || c->close_after_write)
+        return -1;
+    if (c->out.len + c->writing.len + len > c->stream_max_backlog) {
+        log_info("http", "event stream reader too slow (%zu bytes unsent); closing",
+                 c->out.len + c->writing.len);
+        conn_close(c);
+        return -2;
+    }
+    buf_append(&c->out, data, len);
+    turn_add(c);
+    return 0;
+}
+
+void conn_stream_end(struct conn *c) {
+    if (c->closing || c->close_after_write)
+        return;
+    c->close_after_write = true;
+    if (!c->writing.len)
+        after_written(c);
 }
 
 /* Answers a request the parser refused, then closes.  The request may be
@@ -294,6 +347,9 @@ static void on_timer(uv_timer_t *t) {
     case PH_LINGER:
         conn_close(c);
         break;
+    case PH_STREAM:
+        c->stream_ops->on_tick(c->stream_ud);
+        break;
     default:
         break;
     }
@@ -314,6 +370,9 @@ static void arm_timer(struct conn *c) {
     case PH_LINGER:
         ms = LINGER_MS;
         break;
+    case PH_STREAM:
+        uv_timer_start(&c->timer, on_timer, c->stream_interval, c->stream_interval);
+        return;
     default:
         uv_timer_stop(&c->timer);
         return;
@@ -332,7 +391,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     struct conn *c = s->data;
     if (nread < 0) {
-        if (nread == UV_EOF && c->phase != PH_LINGER && !c->closing &&
+        if (nread == UV_EOF && c->phase != PH_LINGER && c->phase != PH_STREAM && !c->closing &&
             (c->phase == PH_HANDLING || c->out.len || c->writing.len)) {
             /* The client half-closed after its request: answer, then close. */
             c->close_after_write = true;
@@ -346,7 +405,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     }
     if (nread == 0 || c->closing)
         return;
-    if (c->phase == PH_LINGER)
+    if (c->phase == PH_LINGER || c->phase == PH_STREAM)
         return; /* drained and dropped */
     if (c->phase == PH_HANDLING && c->req) {
         /* A request is waiting on Redis: keep what follows for later.
@@ -366,7 +425,7 @@ static void update_reading(struct conn *c) {
         return;
     size_t unsent = c->out.len + c->writing.len;
     bool want;
-    if (c->phase == PH_LINGER)
+    if (c->phase == PH_LINGER || c->phase == PH_STREAM)
         want = true;
     else if (c->close_after_write || c->pending.len >= PENDING_MAX)
         want = false;
@@ -405,6 +464,15 @@ static void dispatch(struct conn *c) {
     c->in_dispatch = false;
 }
 
+/* The request that began a stream is finished: from now on the connection
+ * only carries the stream. */
+static void start_stream(struct conn *c) {
+    buf_free(&c->pending); /* nothing more is parsed */
+    c->phase = PH_STREAM;
+    arm_timer(c);
+    update_reading(c);
+}
+
 /* Called when the current request's response is queued: frees it and goes on
  * with the next pipelined request, if any. */
 static void finish_request(struct conn *c) {
@@ -413,6 +481,10 @@ static void finish_request(struct conn *c) {
     c->completed = false;
     if (c->closing) {
         maybe_free(c);
+        return;
+    }
+    if (c->stream_ops) {
+        start_stream(c);
         return;
     }
     /* The idle timer also bounds a last response the client never reads. */
@@ -477,6 +549,10 @@ static void feed(struct conn *c, const char *data, size_t n) {
         request_free(c->req);
         c->req = NULL;
         c->phase = PH_IDLE;
+        if (c->stream_ops) {
+            start_stream(c);
+            return;
+        }
     }
     if (!c->req && !c->closing) {
         c->phase = PH_IDLE;
@@ -549,7 +625,8 @@ void conn_drain_all(void) {
     struct conn *c = srv.conns, *next;
     for (; c; c = next) {
         next = c->next;
-        if (!c->req && !c->out.len && !c->writing.len)
+        /* A stream never finishes: its client reconnects elsewhere. */
+        if (c->phase == PH_STREAM || (!c->req && !c->out.len && !c->writing.len))
             conn_close(c);
     }
 }

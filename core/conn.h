@@ -48,4 +48,32 @@ void resp_error(http_request *req, int status, const char *code, const char *mes
 /* 503 {"status":"unavailable"} with Retry-After: for when the store cannot answer. */
 void resp_unavailable(http_request *req);
 
+/* Streaming responses (Server-Sent Events).
+ *
+ * conn_stream_begin answers `req` with a 200 head that has no Content-Length
+ * (the body ends when the connection does) followed by `first`, and turns the
+ * connection into a stream: nothing more is parsed from it (what the client
+ * sends is read and dropped, so its close is noticed), ops->on_tick runs
+ * every interval_ms, and ops->on_close runs exactly once when the connection
+ * is gone, at a safe point (never inside conn_stream_write or _end).
+ * Returns the connection, or NULL when it was already closing: then the
+ * request is finished, and neither callback will run. */
+struct conn_stream_ops {
+    void (*on_tick)(void *ud);
+    void (*on_close)(void *ud);
+};
+struct conn *conn_stream_begin(http_request *req, const char *content_type,
+                               const char *extra_headers, const char *first, size_t firstlen,
+                               uint64_t interval_ms, size_t max_backlog,
+                               const struct conn_stream_ops *ops, void *ud);
+
+/* Queues bytes on a stream; they leave at the end of the loop turn.  Returns
+ * 0; -1 when the stream is closing; -2 when the unsent output would pass
+ * max_backlog: the slow reader is cut off (the connection closes). */
+int conn_stream_write(struct conn *c, const char *data, size_t len);
+
+/* Ends a stream from the server's side: what is queued is sent, then the
+ * connection closes. */
+void conn_stream_end(struct conn *c);
+
 #endif

@@ -39,6 +39,7 @@ static void finish_shutdown(void) {
     uv_timer_stop(&shutdown_timer);
     uv_close((uv_handle_t *)&shutdown_timer, NULL);
     reaper_stop();
+    handlers_close();
     rds_close(srv.redis);
     conn_module_close();
     uv_close((uv_handle_t *)&sig_term, NULL);

@@ -19,8 +19,10 @@ struct http_request;
 typedef void (*route_fn)(struct http_request *req);
 
 enum route_flags {
-    ROUTE_TEST_HOOK = 1 << 0, /* served only with --test-hooks */
-    ROUTE_V1_ALIAS = 1 << 1,  /* also served under /v1 (the telemetry SDK's root) */
+    ROUTE_TEST_HOOK = 1 << 0,   /* served only with --test-hooks */
+    ROUTE_V1_ALIAS = 1 << 1,    /* also served under /v1 (the telemetry SDK's root) */
+    ROUTE_TOKEN_QUERY = 1 << 2, /* the token may come as ?token= (browsers' EventSource
+                                   cannot set headers) */
 };
 
 /* Who may call a route; checked before its handler runs. */

@@ -13,6 +13,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "handlers/events.h"
 #include "handlers/auth.h"
 #include "handlers/handlers.h"
 #include "storage/keys.h"
@@ -628,13 +629,32 @@ static void password_set(struct login *l, const char *hash, bool revoke, rds_cb 
         resp_unavailable(l->req);
 }
 
+/* Tells the account's event streams that it changed (docs/events.md). */
+static void notify_account(http_request *req, const struct account *a, const char *reason) {
+    buf b;
+    buf_init(&b, &req->arena);
+    json_writer w;
+    json_w_init(&w, &b);
+    json_w_obj_open(&w);
+    json_w_key(&w, "account");
+    account_write_json(&w, a);
+    if (reason) {
+        json_w_key(&w, "reason");
+        json_w_cstr(&w, reason);
+    }
+    json_w_obj_close(&w);
+    events_notify("acct", a->id, strlen(a->id), "account", b.data, b.len);
+}
+
 static void on_password_changed(redisReply *reply, int err, void *ud) {
-    http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_INTEGER)
+    struct login *l = ud;
+    http_request *req = l->req;
+    if (err || !reply || reply->type != REDIS_REPLY_INTEGER) {
         resp_unavailable(req);
-    else if (reply->integer == 1)
+    } else if (reply->integer == 1) {
+        notify_account(req, &l->acct, "password-changed");
         resp_json_str(req, 200, "{\"status\":\"success\"}");
-    else
+    } else
         resp_error(req, 409, "conflict", "The password was changed meanwhile; try again");
 }
 
@@ -644,7 +664,7 @@ static void new_password_hashed(struct pw_job *job) {
         resp_error(l->req, 500, "internal", "Password hashing failed");
         return;
     }
-    password_set(l, job->hash, true, on_password_changed, l->req);
+    password_set(l, job->hash, true, on_password_changed, l);
 }
 
 static void login_verified(struct pw_job *job) {
@@ -850,6 +870,7 @@ static void on_updated(redisReply *reply, int err, void *ud) {
         resp_error(req, 404, "not-found", "No such account");
         return;
     }
+    notify_account(req, &a, NULL);
     account_respond(req, 200, &a, NULL);
 }
 

@@ -279,18 +279,7 @@ static void on_account(redisReply *reply, int err, void *ud) {
 
 /* Verifies the token's signature and claims without Redis, then checks
  * revocation and loads the account in one round trip. */
-static void authenticate(http_request *req, const char *h, size_t n) {
-    const char *sp = memchr(h, ' ', n);
-    size_t scheme = sp ? (size_t)(sp - h) : n;
-    if (!sp || !((scheme == 3 && !strncasecmp(h, "JWT", 3)) ||
-                 (scheme == 6 && !strncasecmp(h, "Bearer", 6)))) {
-        unauthorized(req, "Use Authorization: Bearer <token>");
-        return;
-    }
-    const char *tok = sp + 1;
-    size_t toklen = n - scheme - 1;
-    while (toklen && *tok == ' ')
-        tok++, toklen--;
+static void authenticate(http_request *req, const char *tok, size_t toklen) {
     size_t keylen;
     const uint8_t *key = secret_key(&keylen);
     if (!key) {
@@ -359,14 +348,29 @@ void pipeline_run(http_request *req) {
     }
     size_t n;
     const char *h = http_header(req, "authorization", &n);
-    if (!h) {
-        if (r->auth == AUTH_OPTIONAL)
-            after_auth(req);
-        else
-            unauthorized(req, "Authentication required");
+    if (h) {
+        const char *sp = memchr(h, ' ', n);
+        size_t scheme = sp ? (size_t)(sp - h) : n;
+        if (!sp || !((scheme == 3 && !strncasecmp(h, "JWT", 3)) ||
+                     (scheme == 6 && !strncasecmp(h, "Bearer", 6)))) {
+            unauthorized(req, "Use Authorization: Bearer <token>");
+            return;
+        }
+        const char *tok = sp + 1;
+        size_t toklen = n - scheme - 1;
+        while (toklen && *tok == ' ')
+            tok++, toklen--;
+        authenticate(req, tok, toklen);
         return;
     }
-    authenticate(req, h, n);
+    if ((r->flags & ROUTE_TOKEN_QUERY) && http_query(req, "token", &h, &n) == 0) {
+        authenticate(req, h, n);
+        return;
+    }
+    if (r->auth == AUTH_OPTIONAL)
+        after_auth(req);
+    else
+        unauthorized(req, "Authentication required");
 }
 
 /* ---- rate limits ---- */

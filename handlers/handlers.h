@@ -18,6 +18,9 @@ int handlers_init(void);
 /* The store became ready (again). */
 void handlers_on_ready(void);
 
+/* Shutdown: releases what handlers_init set up (connections are closed). */
+void handlers_close(void);
+
 /* health.c */
 void health_get(http_request *req);
 void ready_get(http_request *req);
@@ -55,6 +58,7 @@ void testhook_echo(http_request *req);
 void testhook_sleep(http_request *req);
 void testhook_redis(http_request *req);
 void testhook_deadline(http_request *req);
+void testhook_notify(http_request *req);
 int testhooks_init(void);
 
 /* A JSON object response written straight into the request's arena:

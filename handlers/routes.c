@@ -8,6 +8,7 @@
 #include "core/conn.h"
 #include "core/server.h"
 #include "handlers/auth.h"
+#include "handlers/events.h"
 #include "protocol/json.h"
 
 #define ROUTE(m, p, f, ...)                                                                        \
@@ -16,6 +17,7 @@
 #define OPTIONAL .auth = AUTH_OPTIONAL
 #define IP_LIMITED .rate = RATE_AUTH_IP
 #define TEST_ONLY .flags = ROUTE_TEST_HOOK
+#define TOKEN_IN_QUERY .flags = ROUTE_TOKEN_QUERY
 
 const struct route routes[] = {
     ROUTE(GET, "/health", health_get, .auth = AUTH_NONE),
@@ -41,11 +43,15 @@ const struct route routes[] = {
     ROUTE(PUT, "/organizations/:id", orgs_update, ACCOUNT),
     ROUTE(DELETE, "/organizations/:id", orgs_delete, ACCOUNT),
 
+    /* Real-time events (API.md §9) */
+    ROUTE(GET, "/events", events_get, ACCOUNT, TOKEN_IN_QUERY),
+
     /* Black-box test support, only with --test-hooks */
     ROUTE(POST, "/_test/echo", testhook_echo, TEST_ONLY),
     ROUTE(GET, "/_test/sleep", testhook_sleep, TEST_ONLY),
     ROUTE(GET, "/_test/redis", testhook_redis, TEST_ONLY),
     ROUTE(POST, "/_test/deadline", testhook_deadline, TEST_ONLY),
+    ROUTE(POST, "/_test/notify", testhook_notify, TEST_ONLY),
 };
 const size_t nroutes = sizeof routes / sizeof routes[0];
 
@@ -54,11 +60,18 @@ int handlers_init(void) {
     if (trusted_proxies_init(srv.cfg.trusted_proxies) < 0)
         return -1;
     accounts_init();
+    if (events_init() < 0)
+        return -1;
     return testhooks_init();
+}
+
+void handlers_close(void) {
+    events_close();
 }
 
 void handlers_on_ready(void) {
     accounts_on_ready();
+    events_on_store_ready();
 }
 
 int handler_parse_json(http_request *req, json_doc *doc) {

@@ -1,12 +1,13 @@
 /* Routes for the black-box tests only (served with --test-hooks, 404 without):
- * a JSON echo, a slow request, a Redis-backed request and a server-side
- * deadline.  They exercise the real request path, store client and reaper;
- * nothing here is a stand-in for a product route. */
+ * a JSON echo, a slow request, a Redis-backed request, a server-side
+ * deadline and an event to an account's streams.  They exercise the real request path, store client
+ * and reaper; nothing here is a stand-in for a product route. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/conn.h"
 #include "core/server.h"
+#include "handlers/events.h"
 #include "handlers/handlers.h"
 #include "protocol/json.h"
 #include "storage/keys.h"
@@ -213,4 +214,61 @@ int testhooks_init(void) {
     if (!srv.cfg.test_hooks)
         return 0;
     return reaper_register("test", fire_test, NULL);
+}
+
+static void on_notified(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    if (err || !reply || reply->type != REDIS_REPLY_STRING) {
+        resp_unavailable(req);
+        return;
+    }
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "id");
+    json_w_str(&r.w, reply->str, reply->len);
+    json_resp_send(req, &r, 200);
+}
+
+/* {"to": account id, "event": name, "data": object}: events_publish, answered
+ * with the event's id once it is in the log and published. */
+void testhook_notify(http_request *req) {
+    json_doc doc;
+    if (handler_parse_json(req, &doc) < 0)
+        return;
+    const char *to, *event, *field, *reason;
+    size_t tolen;
+    int data;
+    const struct json_field fields[] = {
+        {.name = "to",
+         .type = JSON_STRING,
+         .required = true,
+         .min_len = 1,
+         .max_len = 64,
+         .out = &to,
+         .len_out = &tolen},
+        {.name = "event",
+         .type = JSON_STRING,
+         .required = true,
+         .min_len = 1,
+         .max_len = 64,
+         .out = &event},
+        {.name = "data", .type = JSON_OBJECT, .required = true, .out = &data},
+    };
+    if (json_type(&doc, 0) != JSON_OBJECT) {
+        resp_error(req, 422, "invalid", "The body must be an object");
+        return;
+    }
+    if (json_extract(&doc, 0, &req->arena, fields, 3, &field, &reason) < 0) {
+        handler_invalid(req, 422, "invalid", field, reason);
+        return;
+    }
+    if (strpbrk(event, "\r\n")) {
+        handler_invalid(req, 422, "invalid", "event", "must be one line");
+        return;
+    }
+    const char *raw;
+    size_t rawlen;
+    json_raw(&doc, data, &raw, &rawlen);
+    if (events_publish("acct", to, tolen, event, raw, rawlen, on_notified, req) < 0)
+        resp_unavailable(req);
 }

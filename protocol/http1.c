@@ -423,9 +423,12 @@ void http_write_head(buf *out, int status, bool keep_alive, int http_minor,
     buf_appends(out, date_line());
     buf_appends(out, "Content-Type: ");
     buf_appends(out, content_type);
-    buf_appends(out, "\r\nContent-Length: ");
-    buf_append_u64(out, content_length);
     buf_append(out, "\r\n", 2);
+    if (content_length != HTTP_NO_LENGTH) {
+        buf_appends(out, "Content-Length: ");
+        buf_append_u64(out, content_length);
+        buf_append(out, "\r\n", 2);
+    }
     if (!keep_alive)
         buf_appends(out, "Connection: close\r\n");
     else if (http_minor == 0)

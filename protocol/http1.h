@@ -99,9 +99,11 @@ int http_query(http_request *req, const char *name, const char **val, size_t *le
 const char *http_param(http_request *req, int i, size_t *len);
 
 /* Formats the status line and the standard headers:
- *   HTTP/1.1 <status> <reason>, Date, Content-Type, Content-Length,
+ *   HTTP/1.1 <status> <reason>, Date, Content-Type, Content-Length (omitted
+ *   when content_length is HTTP_NO_LENGTH: a close-delimited body),
  *   Connection: close (when !keep_alive) or keep-alive (HTTP/1.0),
  *   then `extra` (zero or more complete "Name: value\r\n" lines) and CRLF. */
+#define HTTP_NO_LENGTH ((size_t)-1)
 void http_write_head(buf *out, int status, bool keep_alive, int http_minor,
                      const char *content_type, size_t content_length, const char *extra);
 

@@ -24,6 +24,8 @@ struct pending {
     uint64_t deadline; /* uv_now() ms */
     bool done;
     bool internal; /* handshake command: its reply drives the state machine */
+    bool confirm;  /* (un)subscribe: hiredis does not hold this record; the
+                      next subscription confirmation resolves it */
     /* For EVALSHA: the formatted command, kept to retry as EVAL on NOSCRIPT. */
     char *formatted;
     size_t formatted_len;
@@ -56,6 +58,9 @@ struct rds_client {
     uint32_t timeout_ms;
     rds_state_cb on_state;
     void *ud;
+    rds_message_cb on_message; /* set: a subscriber connection */
+    char *keepalive_channel;
+    uint32_t keepalive_ms;
     struct pending head; /* sentinel of the in-flight list, oldest first */
     unsigned handshake_left;
     bool closing;
@@ -257,6 +262,11 @@ rds_client *rds_new(uv_loop_t *loop, const struct rds_options *opt) {
     c->timeout_ms = opt->timeout_ms;
     c->on_state = opt->on_state;
     c->ud = opt->ud;
+    if (opt->on_message) {
+        c->on_message = opt->on_message;
+        c->keepalive_channel = xstrdup(opt->keepalive_channel);
+        c->keepalive_ms = opt->keepalive_ms;
+    }
     c->head.next = c->head.prev = &c->head;
     if (parse_url(c, opt->url) < 0) {
         log_error("redis", "cannot use Redis URL %s", opt->url);
@@ -264,6 +274,7 @@ rds_client *rds_new(uv_loop_t *loop, const struct rds_options *opt) {
         free(c->unix_path);
         free(c->user);
         free(c->password);
+        free(c->keepalive_channel);
         free(c);
         return NULL;
     }
@@ -322,7 +333,9 @@ static int send_formatted(rds_client *c, struct pending *p, const char *cmd, siz
 
 /* Makes sure a READY client's timer watches the command just sent. */
 static void watch(rds_client *c) {
-    if (c->state == RDS_READY && !uv_is_active((uv_handle_t *)&c->timer))
+    /* A subscriber's timer may be waiting for the keepalive: re-arm it for
+     * the new deadline (its commands are few). */
+    if (c->state == RDS_READY && (c->on_message || !uv_is_active((uv_handle_t *)&c->timer)))
         arm_timer(c);
 }
 
@@ -392,9 +405,75 @@ static void fail_all(rds_client *c, int err) {
             if (p->cb && !p->internal)
                 p->cb(NULL, err, p->ud);
         }
+    /* Nobody else will release the subscription records. */
+    for (struct pending *p = c->head.next, *next; p != &c->head; p = next) {
+        next = p->next;
+        if (p->confirm)
+            pending_free(p);
+    }
 }
 
 static void start_connect(rds_client *c);
+
+/* The oldest command still waiting for its reply, or NULL. */
+static struct pending *oldest_live(rds_client *c) {
+    for (struct pending *p = c->head.next; p != &c->head; p = p->next)
+        if (!p->done)
+            return p;
+    return NULL;
+}
+
+/* hiredis' callback for everything a subscriber connection receives on its
+ * channels: messages, and the confirmations of (un)subscribe commands, which
+ * arrive in the order the commands were sent. */
+static void on_push(redisAsyncContext *ac, void *r, void *privdata) {
+    rds_client *c = privdata;
+    redisReply *reply = r;
+    if (!reply || c->ac != ac || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
+        return; /* the context is going away, or not a push we know */
+    if (strcmp(reply->element[0]->str, "message") == 0) {
+        const redisReply *ch = reply->element[1], *msg = reply->element[2];
+        if (ch->type == REDIS_REPLY_STRING && msg->type == REDIS_REPLY_STRING)
+            c->on_message(ch->str, ch->len, msg->str, msg->len, c->ud);
+        return;
+    }
+    for (struct pending *p = c->head.next; p != &c->head; p = p->next)
+        if (p->confirm) {
+            pending_finish(p, reply, 0);
+            pending_free(p);
+            break;
+        }
+    arm_timer(c);
+}
+
+static struct pending *sub_command(rds_client *c, const char *verb, const char *channel, size_t len,
+                                   rds_cb cb, void *ud) {
+    const char *argv[2] = {verb, channel};
+    size_t lens[2] = {strlen(verb), len};
+    if (!c->on_message || redisAsyncCommandArgv(c->ac, on_push, c, 2, argv, lens) != REDIS_OK)
+        return NULL;
+    struct pending *p = pending_new(c, cb, ud);
+    p->confirm = true;
+    watch(c);
+    return p;
+}
+
+static void keepalive(rds_client *c) {
+    sub_command(c, "SUBSCRIBE", c->keepalive_channel, strlen(c->keepalive_channel), NULL, NULL);
+}
+
+int rds_subscribe(rds_client *c, const char *channel, size_t len, rds_cb cb, void *ud) {
+    if (c->state != RDS_READY)
+        return -1;
+    return sub_command(c, "SUBSCRIBE", channel, len, cb, ud) ? 0 : -1;
+}
+
+int rds_unsubscribe(rds_client *c, const char *channel, size_t len, rds_cb cb, void *ud) {
+    if (c->state != RDS_READY)
+        return -1;
+    return sub_command(c, "UNSUBSCRIBE", channel, len, cb, ud) ? 0 : -1;
+}
 
 static void on_timer_closed(uv_handle_t *h) {
     rds_client *c = h->data;
@@ -402,6 +481,7 @@ static void on_timer_closed(uv_handle_t *h) {
     free(c->unix_path);
     free(c->user);
     free(c->password);
+    free(c->keepalive_channel);
     free(c);
 }
 
@@ -418,6 +498,8 @@ static void on_timer(uv_timer_t *t) {
         drop_connection(c, c->drop_requested ? "handshake failed" : "connect timed out");
         return;
     case RDS_READY:
+        if (c->on_message && !oldest_live(c))
+            keepalive(c);
         arm_timer(c);
         return;
     default:
@@ -429,14 +511,12 @@ static void on_timer(uv_timer_t *t) {
  * when it has already passed. */
 static void arm_timer(rds_client *c) {
     uint64_t now = uv_now(c->loop);
-    struct pending *oldest = NULL;
-    for (struct pending *p = c->head.next; p != &c->head; p = p->next)
-        if (!p->done) {
-            oldest = p;
-            break;
-        }
+    struct pending *oldest = oldest_live(c);
     if (!oldest) {
-        uv_timer_stop(&c->timer);
+        if (c->on_message && c->state == RDS_READY)
+            uv_timer_start(&c->timer, on_timer, c->keepalive_ms, 0);
+        else
+            uv_timer_stop(&c->timer);
         return;
     }
     if (oldest->deadline <= now) {
@@ -544,6 +624,15 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         snprintf(db, sizeof db, "%d", c->db);
         const char *sel[2] = {"SELECT", db};
         internal_command(c, 2, sel);
+    }
+    if (c->on_message) {
+        struct pending *p = sub_command(c, "SUBSCRIBE", c->keepalive_channel,
+                                        strlen(c->keepalive_channel), handshake_step, c);
+        if (p) {
+            p->internal = true;
+            c->handshake_left++;
+        }
+        return;
     }
     for (int i = 0; i < SCRIPT__COUNT; i++) {
         const char *load[3] = {"SCRIPT", "LOAD", script_sources[i].body};

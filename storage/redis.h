@@ -42,12 +42,23 @@ enum rds_err {
 
 typedef void (*rds_cb)(redisReply *reply, int err, void *ud);
 typedef void (*rds_state_cb)(rds_client *c, enum rds_state state, void *ud);
+typedef void (*rds_message_cb)(const char *channel, size_t chlen, const char *msg, size_t len,
+                               void *ud);
 
 struct rds_options {
     const char *url;       /* redis://[user:pass@]host:port[/db] or unix:///path */
     uint32_t timeout_ms;   /* deadline of every command and of the handshake */
     rds_state_cb on_state; /* optional: told of every state change */
     void *ud;
+    /* Set for a Pub/Sub subscriber connection.  Its handshake subscribes to
+     * keepalive_channel instead of loading scripts; whenever it has had no
+     * command in flight for keepalive_ms it subscribes to that channel again,
+     * a round trip with a deadline that proves the connection alive (hiredis
+     * 0.14 drops PING replies in subscribe mode).  Every message on a
+     * subscribed channel goes to on_message. */
+    rds_message_cb on_message;
+    const char *keepalive_channel;
+    uint32_t keepalive_ms;
 };
 
 /* Parses the URL (resolving a host name once, here, never on the loop) and
@@ -73,6 +84,13 @@ uint64_t rds_reconnects(const rds_client *c);
 int rds_command(rds_client *c, rds_cb cb, void *ud, const char *fmt, ...);
 int rds_command_argv(rds_client *c, rds_cb cb, void *ud, int argc, const char **argv,
                      const size_t *lens);
+
+/* Subscriber connections only: (un)subscribes one channel.  The callback
+ * runs once, with Redis' confirmation (an array reply) or an error, like any
+ * command's.  Never unsubscribe a channel whose subscription is not
+ * confirmed: hiredis 0.14 would drop the confirmation. */
+int rds_subscribe(rds_client *c, const char *channel, size_t len, rds_cb cb, void *ud);
+int rds_unsubscribe(rds_client *c, const char *channel, size_t len, rds_cb cb, void *ud);
 
 /* EVALSHA script with argv[0..nkeys) as keys and the rest as arguments. */
 int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,

@@ -1,0 +1,734 @@
+/* GET /events and events_notify (docs/events.md).
+ *
+ * A stream's life:
+ *
+ *   WAITING   the instance subscribes to the recipient's channel (if no other
+ *             stream of that recipient already did) and waits for Redis'
+ *             confirmation: from then on every published event reaches us.
+ *   OPENING   events_open.lua takes a lease against the account's cap and
+ *             reads where the stream starts (the newest id, or the events
+ *             after Last-Event-ID).
+ *   CATCHUP   the response has begun; the log is read page by page after the
+ *             last id written.  Live events that arrive meanwhile are held.
+ *   LIVE      held events newer than the last written one are written, and
+ *             from then on live ones as they come.
+ *
+ * Because the subscription is confirmed before the log is read, and the log
+ * and the channel are written by one script, an event is either in what the
+ * log read returns or arrives live afterwards (or both: ids, which only grow,
+ * drop the duplicate).  When the subscriber reconnects, every stream goes back
+ * to CATCHUP from its last id once its channel is subscribed again. */
+#include "handlers/events.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/conn.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/strmap.h"
+#include "handlers/auth.h"
+#include "handlers/handlers.h"
+#include "protocol/sse.h"
+#include "storage/keys.h"
+
+#define PAGE 200 /* log entries read per round trip */
+#define PAGE_STR "200"
+#define LEASE_BEATS 3     /* a lease outlives this many missed heartbeats */
+#define KEEPALIVE_MS 5000 /* an idle subscriber proves itself alive this often */
+#define SSE_HEADERS "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+#define SSE_OPEN ":ok\n\n"
+#define SSE_BEAT ":keepalive\n\n"
+
+enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
+enum client_state { CL_WAITING, CL_OPENING, CL_CATCHUP, CL_LIVE };
+
+struct client;
+
+/* Everyone on this instance listening to one recipient, and this instance's
+ * subscription to its channel.  The channel's name is also its log's key. */
+struct recipient {
+    struct recipient *next, *prev; /* ev.recipients */
+    struct client *clients;
+    uint8_t sub; /* enum sub_state */
+    size_t chlen;
+    char channel[];
+};
+
+/* One GET /events, from its request to its connection's close. */
+struct client {
+    struct client *next, *prev; /* in r->clients */
+    struct recipient *r;        /* NULL once detached */
+    http_request *req;          /* while WAITING or OPENING */
+    struct conn *conn;          /* from CATCHUP on */
+    struct sse_id last;         /* the newest event written, or where the stream starts */
+    buf held;                   /* CATCHUP: [struct sse_id][uint32 len][frame]... */
+    unsigned refs;              /* Redis replies still to come */
+    uint8_t state;              /* enum client_state */
+    bool gone;                  /* detached: freed when refs reaches 0 */
+    bool fetching, fetch_again; /* a log read is in flight / must run once more */
+    bool overflow;              /* held more than the backlog allows */
+    bool resume;                /* opened with Last-Event-ID: replay after `last` */
+    bool revoked;               /* the heartbeat's check found the token revoked */
+    int64_t exp, gen;           /* of the token that opened it */
+    uint64_t serial;
+    char account[37];
+    char jti[37];
+};
+
+static struct {
+    rds_client *sub;
+    strmap channels; /* channel -> struct recipient */
+    struct recipient *recipients;
+    uint64_t nrecipients_subscribed;
+    char instance[17]; /* lease members are <instance>:<serial> */
+    uint64_t serial;
+    uint64_t streams, events, slow_closed;
+    buf frame;     /* one event formatted once for all its streams */
+    arena scratch; /* account hashes read by the heartbeat check */
+} ev;
+
+static void client_open(struct client *c);
+static void catch_up(struct client *c);
+
+/* ---- clients ---- */
+
+static void lease_member(const struct client *c, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s:%llu", ev.instance, (unsigned long long)c->serial);
+}
+
+static size_t lease_key(const struct client *c, char *out) {
+    return key_entity(out, "acct", c->account, strlen(c->account), ":streams");
+}
+
+static void recipient_release(struct recipient *r);
+
+/* Detaches the client from its recipient; it is freed once no reply can
+ * reach it. */
+static void client_drop(struct client *c) {
+    struct recipient *r = c->r;
+    if (r) {
+        c->prev ? (void)(c->prev->next = c->next) : (void)(r->clients = c->next);
+        if (c->next)
+            c->next->prev = c->prev;
+        c->r = NULL;
+        recipient_release(r);
+    }
+    c->gone = true;
+    if (c->refs == 0) {
+        buf_free(&c->held);
+        free(c);
+    }
+}
+
+/* After a reply: false when the client is gone (and possibly freed now). */
+static bool client_unref(struct client *c) {
+    c->refs--;
+    if (!c->gone)
+        return true;
+    if (c->refs == 0)
+        client_drop(c);
+    return false;
+}
+
+/* Answers a client that has not begun streaming, and drops it. */
+static void client_refuse(struct client *c, int status) {
+    http_request *req = c->req;
+    c->req = NULL;
+    if (status == 429) {
+        buf b;
+        buf_init(&b, &req->arena);
+        http_error_body(&b, "rate-limited", "Too many open event streams for this account");
+        char hdr[48];
+        snprintf(hdr, sizeof hdr, "Retry-After: %llu\r\n",
+                 (unsigned long long)(srv.cfg.events_heartbeat_ms / 1000 + 1));
+        resp_send(req, 429, "application/json; charset=utf-8", hdr, b.data, b.len);
+    } else {
+        resp_unavailable(req);
+    }
+    client_drop(c);
+}
+
+static void lease_release(const struct client *c) {
+    char key[KEY_MAX], member[64];
+    size_t klen = lease_key(c, key);
+    lease_member(c, member, sizeof member);
+    const char *argv[3] = {"ZREM", key, member};
+    size_t lens[3] = {4, klen, strlen(member)};
+    rds_command_argv(srv.redis, NULL, NULL, 3, argv, lens);
+}
+
+/* Writes one formatted event; false when the stream is closing. */
+static bool client_write(struct client *c, struct sse_id id, const char *frame, size_t len) {
+    int rc = conn_stream_write(c->conn, frame, len);
+    if (rc == -2)
+        ev.slow_closed++;
+    if (rc < 0)
+        return false;
+    c->last = id;
+    ev.events++;
+    return true;
+}
+
+/* ---- subscriptions ---- */
+
+static void on_subscribed(redisReply *reply, int err, void *ud);
+static void on_unsubscribed(redisReply *reply, int err, void *ud);
+
+static struct recipient *recipient_get(const char *account) {
+    char channel[KEY_MAX];
+    size_t n = key_entity(channel, "acct", account, strlen(account), ":events");
+    struct recipient *r = strmap_get(&ev.channels, channel, n);
+    if (r)
+        return r;
+    r = xcalloc(1, sizeof *r + n + 1);
+    memcpy(r->channel, channel, n);
+    r->chlen = n;
+    strmap_put(&ev.channels, channel, n, r);
+    r->next = ev.recipients;
+    if (r->next)
+        r->next->prev = r;
+    ev.recipients = r;
+    return r;
+}
+
+static void recipient_free(struct recipient *r) {
+    strmap_del(&ev.channels, r->channel, r->chlen);
+    r->prev ? (void)(r->prev->next = r->next) : (void)(ev.recipients = r->next);
+    if (r->next)
+        r->next->prev = r->prev;
+    free(r);
+}
+
+static void set_sub(struct recipient *r, enum sub_state s) {
+    if ((r->sub == SUB_ACTIVE) != (s == SUB_ACTIVE))
+        s == SUB_ACTIVE ? ev.nrecipients_subscribed++ : ev.nrecipients_subscribed--;
+    r->sub = (uint8_t)s;
+}
+
+/* Refuses every client still waiting for the subscription. */
+static void refuse_waiting(struct recipient *r) {
+    for (struct client *c = r->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CL_WAITING)
+            client_refuse(c, 503);
+    }
+}
+
+static void subscribe(struct recipient *r) {
+    set_sub(r, SUB_PENDING);
+    if (!events_ready() || rds_subscribe(ev.sub, r->channel, r->chlen, on_subscribed, r) < 0) {
+        set_sub(r, SUB_NONE);
+        refuse_waiting(r); /* may free r */
+    }
+}
+
+/* Called when a recipient may have lost its last client. */
+static void recipient_release(struct recipient *r) {
+    if (r->clients)
+        return;
+    switch (r->sub) {
+    case SUB_NONE:
+        recipient_free(r);
+        break;
+    case SUB_ACTIVE:
+        set_sub(r, SUB_LEAVING);
+        if (!events_ready() ||
+            rds_unsubscribe(ev.sub, r->channel, r->chlen, on_unsubscribed, r) < 0) {
+            set_sub(r, SUB_NONE);
+            recipient_free(r);
+        }
+        break;
+    default:
+        break; /* the confirmation in flight decides */
+    }
+}
+
+static void on_subscribed(redisReply *reply, int err, void *ud) {
+    struct recipient *r = ud;
+    bool ok = !err && reply && reply->type == REDIS_REPLY_ARRAY;
+    set_sub(r, ok ? SUB_ACTIVE : SUB_NONE);
+    if (!ok) {
+        refuse_waiting(r); /* may free r */
+        return;
+    }
+    if (!r->clients) {
+        recipient_release(r);
+        return;
+    }
+    for (struct client *c = r->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CL_WAITING) {
+            client_open(c);
+        } else if (c->state == CL_OPENING) {
+            /* Resubscribed after the subscriber reconnected, while its log
+             * read was in flight: read once more after it. */
+            c->fetch_again = true;
+        } else {
+            /* Resubscribed: what was published meanwhile is only in the log. */
+            c->state = CL_CATCHUP;
+            catch_up(c);
+        }
+    }
+}
+
+static void on_unsubscribed(redisReply *reply, int err, void *ud) {
+    struct recipient *r = ud;
+    (void)reply, (void)err;
+    set_sub(r, SUB_NONE);
+    if (r->clients)
+        subscribe(r); /* a stream came while we were leaving */
+    else
+        recipient_free(r);
+}
+
+/* The subscriber connection's state.  When it is lost, every subscription
+ * goes with it (confirmations in flight fail on their own); when it is ready
+ * again, every channel that still has streams is subscribed again, and the
+ * confirmations restart the streams from the log. */
+static void on_sub_state(rds_client *rc, enum rds_state s, void *ud) {
+    (void)rc, (void)ud;
+    log_info("events", "subscriber %s", rds_state_name(s));
+    for (struct recipient *r = ev.recipients, *next; r; r = next) {
+        next = r->next;
+        if (s != RDS_READY && r->sub == SUB_ACTIVE) {
+            set_sub(r, SUB_NONE);
+            recipient_release(r);
+        } else if (s == RDS_READY && r->sub == SUB_NONE && r->clients) {
+            subscribe(r);
+        }
+    }
+}
+
+/* ---- delivery ---- */
+
+/* Formats an event into ev.frame. */
+static void format_event(const char *id, size_t idlen, const char *event, size_t eventlen,
+                         const char *data, size_t datalen) {
+    buf_clear(&ev.frame);
+    sse_event(&ev.frame, id, idlen, event, eventlen, data, datalen);
+}
+
+static void hold(struct client *c, struct sse_id id) {
+    if (c->overflow)
+        return;
+    if (c->held.len + ev.frame.len > srv.cfg.events_max_backlog) {
+        c->overflow = true;
+        buf_free(&c->held);
+        return;
+    }
+    uint32_t len = (uint32_t)ev.frame.len;
+    buf_append(&c->held, &id, sizeof id);
+    buf_append(&c->held, &len, sizeof len);
+    buf_append(&c->held, ev.frame.data, len);
+}
+
+/* A Pub/Sub message "<id>\n<event>\n<data>" on a recipient's channel. */
+static void on_message(const char *channel, size_t chlen, const char *msg, size_t len, void *ud) {
+    (void)ud;
+    struct recipient *r = strmap_get(&ev.channels, channel, chlen);
+    if (!r || r->sub != SUB_ACTIVE)
+        return;
+    const char *nl1 = memchr(msg, '\n', len);
+    const char *nl2 = nl1 ? memchr(nl1 + 1, '\n', len - (size_t)(nl1 + 1 - msg)) : NULL;
+    struct sse_id id;
+    if (!nl2 || sse_id_parse(msg, (size_t)(nl1 - msg), &id) < 0) {
+        log_warn("events", "malformed message on %.*s", (int)chlen, channel);
+        return;
+    }
+    format_event(msg, (size_t)(nl1 - msg), nl1 + 1, (size_t)(nl2 - nl1 - 1), nl2 + 1,
+                 len - (size_t)(nl2 + 1 - msg));
+    for (struct client *c = r->clients; c; c = c->next) {
+        if (c->state == CL_LIVE) {
+            if (sse_id_after(id, c->last))
+                client_write(c, id, ev.frame.data, ev.frame.len);
+        } else if (c->state != CL_WAITING) {
+            hold(c, id);
+        }
+    }
+}
+
+/* Writes the log entries of an XRANGE-style reply that are newer than the
+ * last written.  Returns how many entries the reply held, or -1 when the
+ * stream is closing. */
+static int deliver(struct client *c, const redisReply *entries) {
+    if (entries->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        const redisReply *idr = e->element[0], *f = e->element[1];
+        const redisReply *name = NULL, *data = NULL;
+        for (size_t k = 0; k + 1 < f->elements; k += 2) {
+            if (f->element[k]->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(f->element[k]->str, "e") == 0)
+                name = f->element[k + 1];
+            else if (strcmp(f->element[k]->str, "d") == 0)
+                data = f->element[k + 1];
+        }
+        struct sse_id id;
+        if (!name || !data || sse_id_parse(idr->str, idr->len, &id) < 0 ||
+            !sse_id_after(id, c->last))
+            continue;
+        format_event(idr->str, idr->len, name->str, name->len, data->str, data->len);
+        if (!client_write(c, id, ev.frame.data, ev.frame.len))
+            return -1;
+    }
+    return (int)entries->elements;
+}
+
+/* The log has been read up to now: write what was held, and go live. */
+static void go_live(struct client *c) {
+    if (c->overflow) {
+        log_info("events", "stream of %s fell too far behind while catching up", c->account);
+        ev.slow_closed++;
+        conn_stream_end(c->conn);
+        return;
+    }
+    size_t off = 0;
+    while (off < c->held.len) {
+        struct sse_id id;
+        uint32_t len;
+        memcpy(&id, c->held.data + off, sizeof id);
+        memcpy(&len, c->held.data + off + sizeof id, sizeof len);
+        const char *frame = c->held.data + off + sizeof id + sizeof len;
+        off += sizeof id + sizeof len + len;
+        if (sse_id_after(id, c->last) && !client_write(c, id, frame, len))
+            break;
+    }
+    buf_free(&c->held);
+    c->state = CL_LIVE;
+}
+
+/* What follows a page of the log: another page, or live. */
+static void after_page(struct client *c, int n) {
+    if (n < 0)
+        return;
+    if (n == PAGE || c->fetch_again) {
+        c->fetch_again = false;
+        catch_up(c);
+    } else {
+        go_live(c);
+    }
+}
+
+static void on_page(redisReply *reply, int err, void *ud) {
+    struct client *c = ud;
+    c->fetching = false;
+    if (!client_unref(c))
+        return;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        log_warn("events", "reading the event log failed; retrying at the next heartbeat");
+        return;
+    }
+    after_page(c, deliver(c, reply));
+}
+
+/* Reads the next page of the log after the last id written.  When the store
+ * cannot take it now, the next heartbeat tries again. */
+static void catch_up(struct client *c) {
+    if (c->fetching) {
+        c->fetch_again = true;
+        return;
+    }
+    char after[48];
+    snprintf(after, sizeof after, "(%llu-%llu", (unsigned long long)c->last.ms,
+             (unsigned long long)c->last.seq);
+    const char *argv[6] = {"XRANGE", c->r->channel, after, "+", "COUNT", PAGE_STR};
+    size_t lens[6] = {6, c->r->chlen, strlen(after), 1, 5, sizeof PAGE_STR - 1};
+    if (rds_command_argv(srv.redis, on_page, c, 6, argv, lens) == 0) {
+        c->refs++;
+        c->fetching = true;
+    }
+}
+
+/* ---- the heartbeat ---- */
+
+static void on_revocation(redisReply *reply, int err, void *ud) {
+    struct client *c = ud;
+    if (client_unref(c) && !err && reply && reply->type == REDIS_REPLY_INTEGER)
+        c->revoked = reply->integer != 0;
+}
+
+static void on_account(redisReply *reply, int err, void *ud) {
+    struct client *c = ud;
+    if (!client_unref(c) || err || !reply || reply->type != REDIS_REPLY_ARRAY)
+        return; /* a store failure does not end streams */
+    struct account a;
+    bool valid = account_from_reply(&ev.scratch, reply, &a) == 0 && a.gen == c->gen &&
+                 account_can_log_in(&a);
+    arena_reset(&ev.scratch);
+    if (c->revoked || !valid) {
+        log_info("events", "closing a stream of %s: token revoked or account disabled", c->account);
+        conn_stream_end(c->conn);
+    }
+}
+
+/* Every heartbeat: a comment line, the lease renewed, the token checked. */
+static void on_tick(void *ud) {
+    struct client *c = ud;
+    int rc = conn_stream_write(c->conn, SSE_BEAT, sizeof SSE_BEAT - 1);
+    if (rc == -2)
+        ev.slow_closed++;
+    if (rc < 0)
+        return;
+    if ((int64_t)time(NULL) >= c->exp) {
+        log_info("events", "closing a stream of %s: token expired", c->account);
+        conn_stream_end(c->conn);
+        return;
+    }
+    if (c->state == CL_CATCHUP && !c->fetching)
+        catch_up(c);
+    if (!rds_ready(srv.redis))
+        return;
+    char leases[KEY_MAX], member[64], exp[24], dur[24];
+    size_t llen = lease_key(c, leases);
+    lease_member(c, member, sizeof member);
+    uint64_t lease_ms = LEASE_BEATS * srv.cfg.events_heartbeat_ms;
+    snprintf(exp, sizeof exp, "%llu", (unsigned long long)(now_ms() + lease_ms));
+    snprintf(dur, sizeof dur, "%llu", (unsigned long long)lease_ms);
+    const char *renew[4] = {leases, member, exp, dur};
+    size_t renew_len[4] = {llen, strlen(member), strlen(exp), strlen(dur)};
+    rds_eval(srv.redis, SCRIPT_events_renew, NULL, NULL, 1, 4, renew, renew_len);
+
+    char revoked[KEY_MAX], acct[KEY_MAX], name[64];
+    snprintf(name, sizeof name, "revoked:%s", c->jti);
+    size_t rlen = key_named(revoked, name);
+    size_t alen = key_entity(acct, "acct", c->account, strlen(c->account), NULL);
+    const char *exists[2] = {"EXISTS", revoked}, *hgetall[2] = {"HGETALL", acct};
+    size_t exists_len[2] = {6, rlen}, hgetall_len[2] = {7, alen};
+    c->revoked = false;
+    if (rds_command_argv(srv.redis, on_revocation, c, 2, exists, exists_len) == 0)
+        c->refs++;
+    if (rds_command_argv(srv.redis, on_account, c, 2, hgetall, hgetall_len) == 0)
+        c->refs++;
+}
+
+static void on_stream_closed(void *ud) {
+    struct client *c = ud;
+    ev.streams--;
+    c->conn = NULL;
+    lease_release(c);
+    client_drop(c);
+}
+
+static const struct conn_stream_ops stream_ops = {.on_tick = on_tick, .on_close = on_stream_closed};
+
+/* ---- opening ---- */
+
+static void on_opened(redisReply *reply, int err, void *ud) {
+    struct client *c = ud;
+    if (!client_unref(c))
+        return;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        client_refuse(c, 503);
+        return;
+    }
+    if (reply->element[0]->integer == 0 || reply->elements != 3) {
+        client_refuse(c, 429);
+        return;
+    }
+    if (srv.draining) {
+        /* Shutting down: streams were closed; do not start another. */
+        lease_release(c);
+        client_refuse(c, 503);
+        return;
+    }
+    http_request *req = c->req;
+    c->req = NULL;
+    c->conn =
+        conn_stream_begin(req, "text/event-stream", SSE_HEADERS, SSE_OPEN, sizeof SSE_OPEN - 1,
+                          srv.cfg.events_heartbeat_ms, srv.cfg.events_max_backlog, &stream_ops, c);
+    if (!c->conn) {
+        /* The client left while we were opening. */
+        lease_release(c);
+        client_drop(c);
+        return;
+    }
+    ev.streams++;
+    c->state = CL_CATCHUP;
+    const redisReply *start = reply->element[1];
+    if (start->type == REDIS_REPLY_STRING && start->len)
+        sse_id_parse(start->str, start->len, &c->last);
+    after_page(c, deliver(c, reply->element[2]));
+}
+
+static void client_open(struct client *c) {
+    char leases[KEY_MAX], member[64], now[24], dur[24], max[24], after[48] = "";
+    size_t llen = lease_key(c, leases);
+    lease_member(c, member, sizeof member);
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    snprintf(dur, sizeof dur, "%llu",
+             (unsigned long long)(LEASE_BEATS * srv.cfg.events_heartbeat_ms));
+    snprintf(max, sizeof max, "%llu", (unsigned long long)srv.cfg.events_max_per_account);
+    if (c->resume)
+        snprintf(after, sizeof after, "%llu-%llu", (unsigned long long)c->last.ms,
+                 (unsigned long long)c->last.seq);
+    const char *argv[8] = {leases, c->r->channel, member, now, dur, max, after, PAGE_STR};
+    size_t lens[8] = {llen,        c->r->chlen, strlen(member), strlen(now),
+                      strlen(dur), strlen(max), strlen(after),  sizeof PAGE_STR - 1};
+    c->state = CL_OPENING;
+    if (rds_eval(srv.redis, SCRIPT_events_open, on_opened, c, 2, 8, argv, lens) < 0) {
+        client_refuse(c, 503);
+        return;
+    }
+    c->refs++;
+}
+
+void events_get(http_request *req) {
+    const struct account *a = req->account;
+    size_t n;
+    const char *resume = http_header(req, "last-event-id", &n);
+    struct sse_id after = {0, 0};
+    if (resume && sse_id_parse(resume, n, &after) < 0) {
+        resp_error(req, 400, "bad-request", "Last-Event-ID must be an event id (<ms>-<seq>)");
+        return;
+    }
+    if (req->head) {
+        resp_send(req, 200, "text/event-stream", SSE_HEADERS, "", 0);
+        return;
+    }
+    if (srv.draining || !events_ready() || !rds_ready(srv.redis)) {
+        resp_unavailable(req);
+        return;
+    }
+    struct client *c = xcalloc(1, sizeof *c);
+    buf_init(&c->held, NULL);
+    snprintf(c->account, sizeof c->account, "%s", a->id);
+    snprintf(c->jti, sizeof c->jti, "%s", a->jti ? a->jti : "");
+    c->exp = a->exp;
+    c->gen = a->gen;
+    c->serial = ++ev.serial;
+    c->last = after;
+    c->resume = resume != NULL;
+    c->req = req;
+    c->state = CL_WAITING;
+    struct recipient *r = recipient_get(a->id);
+    c->r = r;
+    c->next = r->clients;
+    if (c->next)
+        c->next->prev = c;
+    r->clients = c;
+    if (r->sub == SUB_ACTIVE)
+        client_open(c);
+    else if (r->sub == SUB_NONE)
+        subscribe(r);
+    /* SUB_PENDING or SUB_LEAVING: the confirmation in flight opens it. */
+}
+
+/* ---- notify ---- */
+
+static void on_published(redisReply *reply, int err, void *ud) {
+    (void)ud;
+    if (err || !reply || reply->type != REDIS_REPLY_STRING)
+        log_warn("events", "an event could not be published: %s",
+                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "store unavailable");
+}
+
+int events_publish(const char *kind, const char *id, size_t idlen, const char *event,
+                   const char *data, size_t datalen, rds_cb cb, void *ud) {
+    char key[KEY_MAX], max[24], ttl[24];
+    size_t klen = key_entity(key, kind, id, idlen, ":events");
+    snprintf(max, sizeof max, "%llu", (unsigned long long)srv.cfg.events_replay_max);
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)srv.cfg.events_replay_ttl_s);
+    const char *argv[5] = {key, event, data, max, ttl};
+    size_t lens[5] = {klen, strlen(event), datalen, strlen(max), strlen(ttl)};
+    if (!klen)
+        return -1;
+    return rds_eval(srv.redis, SCRIPT_events_publish, cb, ud, 1, 5, argv, lens);
+}
+
+void events_notify(const char *kind, const char *id, size_t idlen, const char *event,
+                   const char *data, size_t datalen) {
+    if (events_publish(kind, id, idlen, event, data, datalen, on_published, NULL) < 0)
+        log_warn("events", "event %s for %s:%.*s lost: the store is unavailable", event, kind,
+                 (int)idlen, id);
+}
+
+void events_notify_many(const char *kind, const char *const *ids, size_t n, const char *event,
+                        const char *data, size_t datalen) {
+    for (size_t i = 0; i < n; i++)
+        events_notify(kind, ids[i], strlen(ids[i]), event, data, datalen);
+}
+
+/* ---- module ---- */
+
+void events_on_store_ready(void) {
+    for (struct recipient *r = ev.recipients; r; r = r->next)
+        for (struct client *c = r->clients; c; c = c->next)
+            if (c->state == CL_CATCHUP && !c->fetching && r->sub == SUB_ACTIVE)
+                catch_up(c);
+}
+
+bool events_ready(void) {
+    return ev.sub && rds_ready(ev.sub);
+}
+
+int events_init(void) {
+    strmap_init(&ev.channels);
+    buf_init(&ev.frame, NULL);
+    arena_init(&ev.scratch);
+    unsigned char rnd[8];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(ev.instance, sizeof ev.instance, rnd, sizeof rnd);
+    char keepalive[KEY_MAX];
+    key_named(keepalive, "events:keepalive");
+    struct rds_options o = {.url = srv.cfg.redis,
+                            .timeout_ms = (uint32_t)srv.cfg.redis_timeout_ms,
+                            .on_state = on_sub_state,
+                            .on_message = on_message,
+                            .keepalive_channel = keepalive,
+                            .keepalive_ms = KEEPALIVE_MS};
+    ev.sub = rds_new(srv.loop, &o);
+    if (!ev.sub)
+        return -1;
+    rds_start(ev.sub);
+    return 0;
+}
+
+void events_close(void) {
+    /* Streams closed first (draining); closing the subscriber fails the
+     * confirmations in flight and drops every subscription, which frees
+     * each recipient without streams. */
+    rds_client *sub = ev.sub;
+    ev.sub = NULL;
+    if (sub)
+        rds_close(sub);
+    if (!ev.recipients)
+        strmap_free(&ev.channels); /* else a forced shutdown left streams */
+    buf_free(&ev.frame);
+    arena_reset(&ev.scratch);
+}
+
+void events_metrics(buf *out) {
+    buf_printf(out,
+               "# HELP onair_sse_streams Open event streams.\n"
+               "# TYPE onair_sse_streams gauge\n"
+               "onair_sse_streams %llu\n"
+               "# HELP onair_sse_events_total Events written to streams.\n"
+               "# TYPE onair_sse_events_total counter\n"
+               "onair_sse_events_total %llu\n"
+               "# HELP onair_sse_slow_closed_total Streams closed because their reader fell "
+               "behind.\n"
+               "# TYPE onair_sse_slow_closed_total counter\n"
+               "onair_sse_slow_closed_total %llu\n"
+               "# HELP onair_pubsub_up Whether the Pub/Sub subscriber is connected.\n"
+               "# TYPE onair_pubsub_up gauge\n"
+               "onair_pubsub_up %d\n"
+               "# HELP onair_pubsub_channels Recipient channels this instance is subscribed to.\n"
+               "# TYPE onair_pubsub_channels gauge\n"
+               "onair_pubsub_channels %llu\n"
+               "# HELP onair_pubsub_reconnects_total Reconnections of the subscriber.\n"
+               "# TYPE onair_pubsub_reconnects_total counter\n"
+               "onair_pubsub_reconnects_total %llu\n",
+               (unsigned long long)ev.streams, (unsigned long long)ev.events,
+               (unsigned long long)ev.slow_closed, events_ready() ? 1 : 0,
+               (unsigned long long)ev.nrecipients_subscribed,
+               (unsigned long long)(ev.sub ? rds_reconnects(ev.sub) : 0));
+}

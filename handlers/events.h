@@ -1,0 +1,52 @@
+/* Real-time events (API.md §9, docs/events.md): GET /events streams, and the
+ * API every handler uses to tell someone that something happened.
+ *
+ * An event goes to a recipient (today an account; `kind` leaves room for
+ * other kinds).  events_notify appends it to the recipient's event log (a
+ * capped Redis Stream, for Last-Event-ID replay) and publishes it on the
+ * recipient's channel in one script; every instance with a stream of that
+ * recipient is subscribed to the channel (one subscriber connection per
+ * process) and writes the event to its streams. */
+#ifndef ONAIR_EVENTS_H
+#define ONAIR_EVENTS_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "protocol/http1.h"
+#include "storage/redis.h"
+
+/* Starts the subscriber connection.  Returns 0, or -1 when it cannot be set up. */
+int events_init(void);
+void events_close(void);
+
+/* The command connection is ready (again): streams that could not read the
+ * log meanwhile do it now. */
+void events_on_store_ready(void);
+
+/* True when new streams can be served: the subscriber is connected. */
+bool events_ready(void);
+
+/* Sends `event` with the JSON `data` (one value, normally an object) to the
+ * recipient's open streams on every instance, and keeps it for replay.
+ * Fire-and-forget: a failure is logged (the event is lost only if Redis
+ * cannot take it). */
+void events_notify(const char *kind, const char *id, size_t idlen, const char *event,
+                   const char *data, size_t datalen);
+
+/* The same event to several recipients of one kind (pipelined). */
+void events_notify_many(const char *kind, const char *const *ids, size_t n, const char *event,
+                        const char *data, size_t datalen);
+
+/* events_notify with a completion: cb gets the event's id (a string reply)
+ * or an error.  Returns -1 at once when the store is not ready. */
+int events_publish(const char *kind, const char *id, size_t idlen, const char *event,
+                   const char *data, size_t datalen, rds_cb cb, void *ud);
+
+/* GET /events */
+void events_get(http_request *req);
+
+/* Appends the events metrics (Prometheus text). */
+void events_metrics(buf *out);
+
+#endif

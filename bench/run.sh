@@ -9,6 +9,8 @@
 #   BENCH_SECONDS=30 bench/run.sh            seconds per wrk run (default 10)
 #   BENCH_ROUNDS=3 bench/run.sh              alternate runs, keep each one's best
 #   BENCH_ONLY=health,idle_conns bench/run.sh   only these scenarios
+#   BENCH_ONLY=events bench/run.sh           GET /events: memory per stream and
+#                                            delivery latency (onair only)
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
 #
@@ -25,6 +27,12 @@ readonly ONLY="${BENCH_ONLY:-}"
 readonly TARGETS="${BENCH_TARGETS:-onair nginx}"
 readonly IDLE_CONNS="${BENCH_IDLE_CONNS:-10000}"
 readonly ROUNDS="${BENCH_ROUNDS:-1}"
+# The events scenario (bench/events.py): idle streams over accounts, and
+# clients (one stream each) receiving events at a rate for BENCH_SECONDS.
+readonly EVENTS_ACCOUNTS="${BENCH_EVENTS_ACCOUNTS:-1000}"
+readonly EVENTS_STREAMS="${BENCH_EVENTS_STREAMS:-10000}"
+readonly EVENTS_CLIENTS="${BENCH_EVENTS_CLIENTS:-1000}"
+readonly EVENTS_RATE="${BENCH_EVENTS_RATE:-1000}"
 CLK_TCK=$(getconf CLK_TCK)
 readonly CLK_TCK
 readonly START_TIMEOUT_S=15
@@ -306,6 +314,50 @@ idle_scenario() {
   idle_rows+=("$name|$count|${kib[onair]}|${kib[nginx]}|<=$max_kib $verdict|${rss[onair]}|${rss[nginx]}")
 }
 
+# events_scenario NAME MAX_KIB MAX_P99_MS
+# GET /events on onair (nginx has no equivalent): bench/events.py measures the
+# RSS per idle stream (EVENTS_STREAMS over EVENTS_ACCOUNTS accounts) and the
+# delivery latency of EVENTS_RATE events/s to EVENTS_CLIENTS streams for
+# DURATION_S seconds, published through the test hook POST /_test/notify.
+# MAX_KIB and MAX_P99_MS are the budgets.
+events_rows=()
+events_scenario() {
+  local name=$1 max_kib=$2 max_p99=$3
+  selected "$name" || return 0
+  has_target onair || return 0
+  local out="$results/$name.onair.txt" line per_account
+  per_account=$(((EVENTS_STREAMS + EVENTS_ACCOUNTS - 1) / EVENTS_ACCOUNTS))
+  ONAIR_TEST_HOOKS=1 ONAIR_EVENTS_MAX_PER_ACCOUNT=$((per_account > 5 ? per_account : 5)) \
+    start_server onair
+  log "$name: onair: $EVENTS_STREAMS idle streams over $EVENTS_ACCOUNTS accounts, then" \
+    "$EVENTS_RATE events/s to $EVENTS_CLIENTS streams for ${DURATION_S}s (see $out)"
+  if ! "$BENCH_DIR/events.py" --pid "$server_pid" --port "$server_port" --phase both \
+    --accounts "$EVENTS_ACCOUNTS" --streams "$EVENTS_STREAMS" --clients "$EVENTS_CLIENTS" \
+    --rate "$EVENTS_RATE" --seconds "$DURATION_S" >"$out" 2>&1; then
+    stop_server
+    cat "$out" >&2
+    log "$name: onair: failed"
+    failures=$((failures + 1))
+  else
+    stop_server
+  fi
+  line=$(tail -n 1 "$out")
+  local -A v=()
+  local kv kvs=()
+  read -r -a kvs <<<"$line"
+  for kv in "${kvs[@]}"; do
+    if [[ "$kv" == *=* ]]; then
+      v[${kv%%=*}]=${kv#*=}
+    fi
+  done
+  local per_stream=${v[kib_per_stream]:--} lat_p99=${v[p99_ms]:--} kib_verdict=- p99_verdict=-
+  [[ "$per_stream" == - ]] ||
+    kib_verdict=$(awk -v k="$per_stream" -v m="$max_kib" 'BEGIN { print (k <= m ? "ok" : "ABOVE") }')
+  [[ "$lat_p99" == - ]] ||
+    p99_verdict=$(awk -v p="$lat_p99" -v m="$max_p99" 'BEGIN { print (p <= m ? "ok" : "ABOVE") }')
+  events_rows+=("$name|${v[streams]:--}|$per_stream|<=$max_kib $kib_verdict|${v[rss_before_kib]:--}->${v[rss_after_kib]:--}|${v[clients]:--}|${v[rate]:--}|${v[sent]:--}|${v[received]:--}|${v[p50_ms]:--}|$lat_p99|${v[max_ms]:--}|<=${max_p99}ms $p99_verdict")
+}
+
 # --- report --------------------------------------------------------------------
 
 print_summary() {
@@ -338,6 +390,18 @@ print_summary() {
       printf '%-20s %7s %14s %14s %11s %18s %18s\n' "${f[@]}"
     done
   fi
+  if ((${#events_rows[@]})); then
+    ((${#wrk_rows[@]} + ${#login_rows[@]} + ${#idle_rows[@]} == 0)) || echo
+    local fmt='%-10s %7s %10s %9s %17s %7s %7s %6s %8s %7s %7s %7s %11s\n'
+    # shellcheck disable=SC2059  # the format is the variable
+    printf "$fmt" scenario streams KiB/stream target "RSS KiB" clients "ev/s" sent received \
+      "p50 ms" "p99 ms" "max ms" target
+    for row in "${events_rows[@]}"; do
+      IFS='|' read -r -a f <<<"$row"
+      # shellcheck disable=SC2059
+      printf "$fmt" "${f[@]}"
+    done
+  fi
 }
 
 write_meta() {
@@ -350,6 +414,8 @@ write_meta() {
     echo "nginx: $(nginx -v 2>&1)"
     echo "wrk: $(wrk -v 2>&1 | head -n 1)"
     echo "seconds per run: $DURATION_S, rounds: $ROUNDS (best kept)"
+    echo "events: $EVENTS_STREAMS streams over $EVENTS_ACCOUNTS accounts;" \
+      "$EVENTS_RATE events/s to $EVENTS_CLIENTS clients"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$results/meta.txt"
 }
@@ -409,6 +475,7 @@ scenarios() {
   login_scenario
   scenario health_pipeline16 /health pipeline.lua 3.0 -t2 -c256 -- 16
   idle_scenario idle_conns /health "$IDLE_CONNS" 2
+  events_scenario events 4 50
 }
 
 # --- main ----------------------------------------------------------------------
@@ -429,12 +496,14 @@ prepare_onair() {
 # Raises the open-file limit (up to 65536, or the hard limit where that cannot
 # be raised) for both servers and idle_conns.py, which inherit it.
 raise_nofile() {
-  local want=65536 hard need=$((IDLE_CONNS + 256))
+  local want=65536 hard conns=$IDLE_CONNS need
+  selected events && ((EVENTS_STREAMS > conns)) && conns=$EVENTS_STREAMS
+  need=$((conns + 256))
   ulimit -Hn "$want" 2>/dev/null || true
   hard=$(ulimit -Hn)
   [[ "$hard" == unlimited ]] || ((hard >= want)) || want=$hard
   ulimit -Sn "$want"
-  ((want >= need)) || die "open-file limit $want is below the $need that $IDLE_CONNS idle connections need"
+  ((want >= need)) || die "open-file limit $want is below the $need that $conns idle connections need"
 }
 
 main() {

@@ -131,6 +131,8 @@ int main(int argc, char **argv) {
         log_warn("main", "stopped with in-flight work abandoned");
         return 0;
     }
+    handlers_free();
+    rds_free(srv.redis);
     rc = uv_loop_close(srv.loop);
     if (rc != 0)
         log_warn("main", "loop closed with handles open: %s", uv_strerror(rc));

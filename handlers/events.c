@@ -715,14 +715,17 @@ void events_close(void) {
     /* Streams closed first (draining); closing the subscriber fails the
      * confirmations in flight and drops every subscription, which frees
      * each recipient without streams. */
-    rds_client *sub = ev.sub;
-    ev.sub = NULL;
-    if (sub)
-        rds_close(sub);
+    if (ev.sub)
+        rds_close(ev.sub);
     if (!ev.recipients)
         strmap_free(&ev.channels); /* else a forced shutdown left streams */
     buf_free(&ev.frame);
     arena_reset(&ev.scratch);
+}
+
+void events_free(void) {
+    rds_free(ev.sub);
+    ev.sub = NULL;
 }
 
 void events_metrics(buf *out) {

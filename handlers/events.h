@@ -19,6 +19,7 @@
 /* Starts the subscriber connection.  Returns 0, or -1 when it cannot be set up. */
 int events_init(void);
 void events_close(void);
+void events_free(void); /* after the loop has stopped */
 
 /* The command connection is ready (again): streams that could not read the
  * log meanwhile do it now. */

@@ -18,8 +18,10 @@ int handlers_init(void);
 /* The store became ready (again). */
 void handlers_on_ready(void);
 
-/* Shutdown: releases what handlers_init set up (connections are closed). */
+/* Shutdown: stops what handlers_init started (connections are closed), then,
+ * once the loop has stopped, frees it. */
 void handlers_close(void);
+void handlers_free(void);
 
 /* health.c */
 void health_get(http_request *req);

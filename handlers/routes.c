@@ -69,6 +69,10 @@ void handlers_close(void) {
     events_close();
 }
 
+void handlers_free(void) {
+    events_free();
+}
+
 void handlers_on_ready(void) {
     accounts_on_ready();
     events_on_store_ready();

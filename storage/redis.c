@@ -475,8 +475,9 @@ int rds_unsubscribe(rds_client *c, const char *channel, size_t len, rds_cb cb, v
     return sub_command(c, "UNSUBSCRIBE", channel, len, cb, ud) ? 0 : -1;
 }
 
-static void on_timer_closed(uv_handle_t *h) {
-    rds_client *c = h->data;
+void rds_free(rds_client *c) {
+    if (!c)
+        return;
     free(c->host);
     free(c->unix_path);
     free(c->user);
@@ -681,14 +682,16 @@ void rds_start(rds_client *c) {
 
 void rds_close(rds_client *c) {
     c->closing = true;
+    /* Closed first: the callbacks failed below see a client that takes no
+     * more commands. */
+    set_state(c, RDS_CLOSED);
     redisAsyncContext *ac = c->ac;
     c->ac = NULL;
     fail_all(c, RDS_EDOWN);
     if (ac)
         redisAsyncFree(ac);
-    set_state(c, RDS_CLOSED);
     uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&c->timer, NULL);
 }
 
 bool rds_reply_is_error(const redisReply *r, const char *prefix) {

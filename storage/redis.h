@@ -68,9 +68,14 @@ rds_client *rds_new(uv_loop_t *loop, const struct rds_options *opt);
 /* Starts connecting. */
 void rds_start(rds_client *c);
 
-/* Fails every command in flight with RDS_EDOWN, stops reconnecting, and frees
- * the client once its handles are closed (the loop must run for that). */
+/* Fails every command in flight with RDS_EDOWN and stops reconnecting.  The
+ * client stays allocated, refusing every command (work finishing late, a
+ * hash on the thread pool say, may still try one), until rds_free. */
 void rds_close(rds_client *c);
+
+/* Frees a closed client once the loop has run its handles' closes (after
+ * uv_run returns). */
+void rds_free(rds_client *c);
 
 enum rds_state rds_state(const rds_client *c);
 const char *rds_state_name(enum rds_state s);

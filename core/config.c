@@ -64,6 +64,8 @@ static const struct setting settings[] = {
       "account token lifetime"),
     U("geo-radius-m", "ONAIR_GEO_RADIUS_M", geo_radius_m, "10000", 1, 20000000,
       "operator search radius"),
+    U("gig-location-max-age-s", "ONAIR_GIG_LOCATION_MAX_AGE_S", gig_location_max_age_s, "600", 1,
+      86400, "operators whose location is older are not on the map"),
     U("gig-claim-timeout-ms", "ONAIR_GIG_CLAIM_TIMEOUT_MS", gig_claim_timeout_ms, "60000", 1,
       86400000, "requested gig expiry"),
     U("gig-confirm-timeout-ms", "ONAIR_GIG_CONFIRM_TIMEOUT_MS", gig_confirm_timeout_ms, "60000", 1,

@@ -33,6 +33,7 @@ struct config {
     /* Domain timings (milliseconds unless said otherwise) */
     uint64_t token_ttl_s;
     uint64_t geo_radius_m;
+    uint64_t gig_location_max_age_s;
     uint64_t gig_claim_timeout_ms;
     uint64_t gig_confirm_timeout_ms;
     uint64_t stream_accept_timeout_ms;

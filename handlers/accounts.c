@@ -814,15 +814,7 @@ static int read_location(http_request *req, bool required, double *lat, double *
     }
     if (!has_lat)
         return 0;
-    if (!isfinite(*lat) || *lat < -90 || *lat > 90) {
-        handler_invalid(req, 422, "invalid", "latitude", "must be within -90..90");
-        return -1;
-    }
-    if (!isfinite(*lon) || *lon < -180 || *lon > 180) {
-        handler_invalid(req, 422, "invalid", "longitude", "must be within -180..180");
-        return -1;
-    }
-    return 1;
+    return check_location(req, *lat, *lon, "latitude", "longitude") < 0 ? -1 : 1;
 }
 
 void accounts_online(http_request *req) {

@@ -87,7 +87,7 @@ int account_from_reply(arena *ar, const redisReply *flat, struct account *a) {
     for (size_t f = 0; f < sizeof account_fields / sizeof account_fields[0]; f++)
         if (account_fields[f].kind == F_STR)
             *(const char **)((char *)a + account_fields[f].offset) = empty;
-    a->jti = empty;
+    a->jti = a->platform = empty;
     if (!flat || flat->type != REDIS_REPLY_ARRAY || flat->elements % 2)
         return -1;
     for (size_t i = 0; i + 1 < flat->elements; i += 2) {
@@ -241,7 +241,7 @@ static void after_auth(http_request *req) {
  * commands (no script): cheaper for Redis than EVALSHA on the hottest path. */
 struct auth_ctx {
     http_request *req;
-    const char *jti;
+    const char *jti, *platform;
     int64_t exp, gen;
     bool failed, revoked;
 };
@@ -268,6 +268,7 @@ static void on_account(redisReply *reply, int err, void *ud) {
         return;
     }
     a->jti = c->jti;
+    a->platform = c->platform;
     a->exp = c->exp;
     if (!account_can_log_in(a)) {
         resp_error(req, 403, "forbidden", "The account is inactive or archived");
@@ -293,7 +294,7 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
         unauthorized(req, jwt_strerror(r));
         return;
     }
-    const char *sub, *typ, *jti;
+    const char *sub, *typ, *jti, *plt = "";
     size_t sublen, jtilen;
     double gen, exp;
     const char *field, *reason;
@@ -315,8 +316,9 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
          .len_out = &jtilen},
         {.name = "gen", .type = JSON_NUMBER, .required = true, .out = &gen},
         {.name = "exp", .type = JSON_NUMBER, .required = true, .out = &exp},
+        {.name = "plt", .type = JSON_STRING, .max_len = 16, .out = &plt},
     };
-    if (json_extract(&doc, 0, &req->arena, claims, 5, &field, &reason) < 0 ||
+    if (json_extract(&doc, 0, &req->arena, claims, 6, &field, &reason) < 0 ||
         strcmp(typ, "account") != 0) {
         unauthorized(req, "Not an account token");
         return;
@@ -324,6 +326,7 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
     struct auth_ctx *c = arena_calloc(&req->arena, sizeof *c);
     c->req = req;
     c->jti = jti;
+    c->platform = plt;
     c->exp = (int64_t)exp;
     c->gen = (int64_t)gen;
     if (token_state_read(sub, sublen, jti, jtilen, on_revocation, on_account, c) < 0)

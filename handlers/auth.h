@@ -22,6 +22,7 @@ struct account {
     int64_t gen;
     /* From the token that authenticated this request, when one did. */
     const char *jti;
+    const char *platform; /* the login's Platform header: "ios", "android" or "" */
     int64_t exp;
 };
 

@@ -49,6 +49,21 @@ void orgs_get(http_request *req);
 void orgs_update(http_request *req);
 void orgs_delete(http_request *req);
 
+/* gigs.c */
+void map_get(http_request *req);
+void gigs_create(http_request *req);
+void gigs_list(http_request *req);
+void gigs_get(http_request *req);
+void gigs_claim(http_request *req);
+void gigs_confirm(http_request *req);
+void gigs_reject(http_request *req);
+void gigs_cancel(http_request *req);
+void gigs_handshake(http_request *req);
+void gigs_start(http_request *req);
+void gigs_stop(http_request *req);
+void gigs_rate(http_request *req);
+int gigs_init(void); /* the media provider and the gig deadline kind */
+
 /* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
 int read_paging(http_request *req, long *limit, long *offset);
 
@@ -78,6 +93,10 @@ void json_resp_send(http_request *req, struct json_resp *r, int status);
 /* Answers {"status": code, "message": "<field> <reason>", "errors": {field: reason}}. */
 void handler_invalid(http_request *req, int status, const char *code, const char *field,
                      const char *reason);
+
+/* A point on Earth: 0, or -1 after answering 422 naming the bad field. */
+int check_location(http_request *req, double lat, double lon, const char *latname,
+                   const char *lonname);
 
 /* Server-made ids are lowercase UUIDs; anything else names nothing. */
 bool is_uuid(const char *s, size_t n);

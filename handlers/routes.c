@@ -4,6 +4,7 @@
 #include "handlers/handlers.h"
 
 #include <llhttp.h>
+#include <math.h>
 
 #include "core/conn.h"
 #include "core/server.h"
@@ -43,6 +44,20 @@ const struct route routes[] = {
     ROUTE(PUT, "/organizations/:id", orgs_update, ACCOUNT),
     ROUTE(DELETE, "/organizations/:id", orgs_delete, ACCOUNT),
 
+    /* Gigs (API.md §4) */
+    ROUTE(GET, "/map/:lat/:long", map_get, ACCOUNT),
+    ROUTE(POST, "/gigs", gigs_create, ACCOUNT),
+    ROUTE(GET, "/gigs", gigs_list, ACCOUNT),
+    ROUTE(GET, "/gigs/:gigId", gigs_get, ACCOUNT),
+    ROUTE(POST, "/gigs/claim/:gigId", gigs_claim, ACCOUNT),
+    ROUTE(POST, "/gigs/confirm/:gigId", gigs_confirm, ACCOUNT),
+    ROUTE(POST, "/gigs/reject/:gigId", gigs_reject, ACCOUNT),
+    ROUTE(POST, "/gigs/cancel/:gigId", gigs_cancel, ACCOUNT),
+    ROUTE(POST, "/gigs/handshake/:gigId", gigs_handshake, ACCOUNT),
+    ROUTE(POST, "/gigs/start/:gigId", gigs_start, ACCOUNT),
+    ROUTE(POST, "/gigs/stop/:gigId", gigs_stop, ACCOUNT),
+    ROUTE(POST, "/gigs/rate/:gigId", gigs_rate, ACCOUNT),
+
     /* Real-time events (API.md §9) */
     ROUTE(GET, "/events", events_get, ACCOUNT, TOKEN_IN_QUERY),
 
@@ -60,7 +75,7 @@ int handlers_init(void) {
     if (trusted_proxies_init(srv.cfg.trusted_proxies) < 0)
         return -1;
     accounts_init();
-    if (events_init() < 0)
+    if (events_init() < 0 || gigs_init() < 0)
         return -1;
     return testhooks_init();
 }
@@ -113,6 +128,19 @@ void handler_invalid(http_request *req, int status, const char *code, const char
     json_w_cstr(&r.w, reason);
     json_w_obj_close(&r.w);
     json_resp_send(req, &r, status);
+}
+
+int check_location(http_request *req, double lat, double lon, const char *latname,
+                   const char *lonname) {
+    if (!isfinite(lat) || lat < -90 || lat > 90) {
+        handler_invalid(req, 422, "invalid", latname, "must be within -90..90");
+        return -1;
+    }
+    if (!isfinite(lon) || lon < -180 || lon > 180) {
+        handler_invalid(req, 422, "invalid", lonname, "must be within -180..180");
+        return -1;
+    }
+    return 0;
 }
 
 bool is_uuid(const char *s, size_t n) {

@@ -1,0 +1,698 @@
+/* Gigs (API.md §4, docs/gigs.md): the operators' map, requests, every
+ * transition of the lifecycle, lists, and the deadlines that expire gigs.
+ *
+ * Each change is one script (gig_create.lua, gig_act.lua, gig_expire.lua)
+ * that checks roles and state and writes atomically; this file validates
+ * input, shapes answers and tells the other party (handlers/events). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "handlers/auth.h"
+#include "handlers/events.h"
+#include "handlers/handlers.h"
+#include "handlers/media.h"
+#include "storage/keys.h"
+#include "storage/reaper.h"
+
+#define MAP_MAX 50
+#define MAP_SCAN "500" /* nearest operators looked at per search */
+#define GIG_KIND "gig" /* reaper kind: the gig's current deadline */
+
+/* ---- the gig object ---- */
+
+/* A gig hash as its fields' values; "" for an absent field. */
+struct gig {
+    const char *id, *status, *lat, *lon, *device, *customer, *operator, * offered;
+    const char *hs_c, *hs_o, *rate_c, *rate_o, *created, *updated, *started, *stopped;
+    const char *started_ms, *stopped_ms;
+};
+
+static const struct {
+    const char *name;
+    size_t offset;
+} gig_fields[] = {
+    {"id", offsetof(struct gig, id)},
+    {"status", offsetof(struct gig, status)},
+    {"lat", offsetof(struct gig, lat)},
+    {"lon", offsetof(struct gig, lon)},
+    {"deviceId", offsetof(struct gig, device)},
+    {"customer", offsetof(struct gig, customer)},
+    {"operator", offsetof(struct gig, operator)},
+    {"offered", offsetof(struct gig, offered)},
+    {"hsC", offsetof(struct gig, hs_c)},
+    {"hsO", offsetof(struct gig, hs_o)},
+    {"rateC", offsetof(struct gig, rate_c)},
+    {"rateO", offsetof(struct gig, rate_o)},
+    {"createdAt", offsetof(struct gig, created)},
+    {"updatedAt", offsetof(struct gig, updated)},
+    {"startedAt", offsetof(struct gig, started)},
+    {"stoppedAt", offsetof(struct gig, stopped)},
+    {"startedMs", offsetof(struct gig, started_ms)},
+    {"stoppedMs", offsetof(struct gig, stopped_ms)},
+};
+#define NGIG_FIELDS (sizeof gig_fields / sizeof gig_fields[0])
+
+/* Reads an HGETALL reply; -1 when it is not a gig.  Strings point into the
+ * reply. */
+static int gig_from_reply(const redisReply *flat, struct gig *g) {
+    for (size_t f = 0; f < NGIG_FIELDS; f++)
+        *(const char **)((char *)g + gig_fields[f].offset) = "";
+    if (!flat || flat->type != REDIS_REPLY_ARRAY || flat->elements % 2)
+        return -1;
+    for (size_t i = 0; i + 1 < flat->elements; i += 2) {
+        const redisReply *k = flat->element[i], *v = flat->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        for (size_t f = 0; f < NGIG_FIELDS; f++)
+            if (strcmp(k->str, gig_fields[f].name) == 0)
+                *(const char **)((char *)g + gig_fields[f].offset) = v->str;
+    }
+    return g->id[0] ? 0 : -1;
+}
+
+static void str_or_null(json_writer *w, const char *key, const char *v) {
+    json_w_key(w, key);
+    json_w_cstr(w, v[0] ? v : NULL);
+}
+
+static void number(json_writer *w, const char *key, const char *v) {
+    json_w_key(w, key);
+    json_w_double(w, strtod(v, NULL));
+}
+
+static void rating_or_null(json_writer *w, const char *key, const char *v) {
+    json_w_key(w, key);
+    if (v[0])
+        json_w_int(w, strtol(v, NULL, 10));
+    else
+        json_w_null(w);
+}
+
+/* The gig object of API.md §4.2. */
+static void gig_write_json(json_writer *w, const struct gig *g) {
+    json_w_obj_open(w);
+    json_w_key(w, "id");
+    json_w_cstr(w, g->id);
+    json_w_key(w, "status");
+    json_w_cstr(w, g->status);
+    number(w, "latitude", g->lat);
+    number(w, "longitude", g->lon);
+    str_or_null(w, "deviceId", g->device);
+    str_or_null(w, "customer", g->customer);
+    str_or_null(w, "operator", g->operator);
+    json_w_key(w, "offeredTo");
+    json_w_arr_open(w);
+    for (const char *p = g->offered; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        json_w_str(w, p, n);
+        p += n + (comma ? 1 : 0);
+    }
+    json_w_arr_close(w);
+    json_w_key(w, "handshakes");
+    json_w_obj_open(w);
+    json_w_key(w, "customer");
+    json_w_bool(w, strcmp(g->hs_c, "1") == 0);
+    json_w_key(w, "operator");
+    json_w_bool(w, strcmp(g->hs_o, "1") == 0);
+    json_w_obj_close(w);
+    json_w_key(w, "ratings");
+    json_w_obj_open(w);
+    rating_or_null(w, "customer", g->rate_c);
+    rating_or_null(w, "operator", g->rate_o);
+    json_w_obj_close(w);
+    str_or_null(w, "createdAt", g->created);
+    str_or_null(w, "updatedAt", g->updated);
+    str_or_null(w, "startedAt", g->started);
+    str_or_null(w, "stoppedAt", g->stopped);
+    json_w_key(w, "durationMs");
+    if (g->started_ms[0] && g->stopped_ms[0])
+        json_w_int(w, strtoll(g->stopped_ms, NULL, 10) - strtoll(g->started_ms, NULL, 10));
+    else
+        json_w_null(w);
+    json_w_obj_close(w);
+}
+
+/* Sends {"gig": ..., "action": ...} to each listed account. */
+static void notify(arena *a, const struct gig *g, const char *action, const char *const *to,
+                   size_t n) {
+    buf b;
+    buf_init(&b, a);
+    json_writer w;
+    json_w_init(&w, &b);
+    json_w_obj_open(&w);
+    json_w_key(&w, "gig");
+    gig_write_json(&w, g);
+    json_w_key(&w, "action");
+    json_w_cstr(&w, action);
+    json_w_obj_close(&w);
+    for (size_t i = 0; i < n; i++)
+        if (to[i] && to[i][0])
+            events_notify("acct", to[i], strlen(to[i]), "gig", b.data, b.len);
+}
+
+/* Every operator the gig was offered to. */
+static void notify_offered(arena *a, const struct gig *g, const char *action) {
+    const char *ids[MAP_MAX];
+    size_t n = 0;
+    for (const char *p = g->offered; *p && n < MAP_MAX;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        ids[n++] = arena_strndup(a, p, len);
+        p += len + (comma ? 1 : 0);
+    }
+    notify(a, g, action, ids, n);
+}
+
+static void respond_gig(http_request *req, int status, const struct gig *g) {
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "gig");
+    gig_write_json(&r.w, g);
+    json_resp_send(req, &r, status);
+}
+
+static void locked(http_request *req, const char *gig_id) {
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "status");
+    json_w_cstr(&r.w, "rating-required");
+    json_w_key(&r.w, "message");
+    json_w_cstr(&r.w, "Rate your last gig first");
+    json_w_key(&r.w, "gigId");
+    json_w_cstr(&r.w, gig_id);
+    json_resp_send(req, &r, 423);
+}
+
+static void not_found(http_request *req) {
+    resp_error(req, 404, "not-found", "No such gig");
+}
+
+/* The gig id of the route, or NULL after answering 404. */
+static const char *gig_param(http_request *req, size_t *len) {
+    const char *id = http_param(req, 0, len);
+    if (!id || !is_uuid(id, *len)) {
+        not_found(req);
+        return NULL;
+    }
+    return id;
+}
+
+/* ---- the map ---- */
+
+/* Parses a whole route parameter as a number. */
+static int param_number(http_request *req, int i, double *out) {
+    size_t n;
+    const char *s = http_param(req, i, &n);
+    char *end;
+    if (!s || !n)
+        return -1;
+    *out = strtod(s, &end);
+    return end == s + n && isfinite(*out) ? 0 : -1;
+}
+
+/* Runs gig_map.lua around a point. */
+static int map_search(double lat, double lon, rds_cb cb, void *ud) {
+    char geo[KEY_MAX], slat[32], slon[32], radius[24], now[24], age[24], max[8];
+    key_named(geo, "geo:operator");
+    snprintf(slat, sizeof slat, "%.7f", lat);
+    snprintf(slon, sizeof slon, "%.7f", lon);
+    snprintf(radius, sizeof radius, "%llu", (unsigned long long)srv.cfg.geo_radius_m);
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    snprintf(age, sizeof age, "%llu", (unsigned long long)srv.cfg.gig_location_max_age_s * 1000);
+    snprintf(max, sizeof max, "%d", MAP_MAX);
+    const char *argv[9] = {geo, keys_prefix(), slon, slat, radius, now, age, max, MAP_SCAN};
+    return rds_eval(srv.redis, SCRIPT_gig_map, cb, ud, 1, 9, argv, NULL);
+}
+
+#define MAP_ROW 8 /* id, distance, lat, lon, firstName, lastName, ratingSum, ratingCount */
+
+static void on_map(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % MAP_ROW) {
+        resp_unavailable(req);
+        return;
+    }
+    buf b;
+    buf_init(&b, &req->arena);
+    json_writer w;
+    json_w_init(&w, &b);
+    json_w_arr_open(&w);
+    for (size_t i = 0; i < reply->elements; i += MAP_ROW) {
+        redisReply **f = reply->element + i;
+        if (f[0]->type != REDIS_REPLY_STRING)
+            continue;
+        json_w_obj_open(&w);
+        json_w_key(&w, "account");
+        json_w_obj_open(&w);
+        json_w_key(&w, "id");
+        json_w_str(&w, f[0]->str, f[0]->len);
+        json_w_key(&w, "firstName");
+        json_w_cstr(&w, f[4]->type == REDIS_REPLY_STRING ? f[4]->str : "");
+        json_w_key(&w, "lastName");
+        json_w_cstr(&w, f[5]->type == REDIS_REPLY_STRING ? f[5]->str : "");
+        long long sum = f[6]->type == REDIS_REPLY_STRING ? strtoll(f[6]->str, NULL, 10) : 0;
+        long long count = f[7]->type == REDIS_REPLY_STRING ? strtoll(f[7]->str, NULL, 10) : 0;
+        json_w_key(&w, "rating");
+        if (count > 0)
+            json_w_double(&w, round((double)sum * 10 / (double)count) / 10);
+        else
+            json_w_null(&w);
+        json_w_obj_close(&w);
+        json_w_key(&w, "location");
+        json_w_obj_open(&w);
+        number(&w, "latitude", f[2]->type == REDIS_REPLY_STRING ? f[2]->str : "0");
+        number(&w, "longitude", f[3]->type == REDIS_REPLY_STRING ? f[3]->str : "0");
+        json_w_obj_close(&w);
+        json_w_key(&w, "distance");
+        json_w_double(&w, f[1]->type == REDIS_REPLY_STRING ? strtod(f[1]->str, NULL) : 0);
+        json_w_obj_close(&w);
+    }
+    json_w_arr_close(&w);
+    resp_json(req, 200, &b);
+}
+
+void map_get(http_request *req) {
+    double lat, lon;
+    if (param_number(req, 0, &lat) < 0) {
+        handler_invalid(req, 422, "invalid", "lat", "must be a number");
+        return;
+    }
+    if (param_number(req, 1, &lon) < 0) {
+        handler_invalid(req, 422, "invalid", "long", "must be a number");
+        return;
+    }
+    if (check_location(req, lat, lon, "lat", "long") < 0)
+        return;
+    if (map_search(lat, lon, on_map, req) < 0)
+        resp_unavailable(req);
+}
+
+/* ---- requesting ---- */
+
+struct create {
+    http_request *req;
+    double lat, lon;
+    const char *device;
+    char id[37];
+};
+
+static void on_created(redisReply *reply, int err, void *ud) {
+    struct create *c = ud;
+    http_request *req = c->req;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        resp_unavailable(req);
+        return;
+    }
+    const char *outcome = reply->element[0]->str;
+    struct gig g;
+    if (!strcmp(outcome, "locked") && reply->elements == 2) {
+        locked(req, reply->element[1]->str);
+    } else if (!strcmp(outcome, "conflict")) {
+        resp_error(req, 409, "conflict", "You already have a gig in progress");
+    } else if (!strcmp(outcome, "no-operators")) {
+        resp_error(req, 404, "no-operators", "No droperators found to service area.");
+    } else if (!strcmp(outcome, "ok") && reply->elements == 2 &&
+               gig_from_reply(reply->element[1], &g) == 0) {
+        notify_offered(&req->arena, &g, "offered");
+        respond_gig(req, 201, &g);
+    } else {
+        resp_unavailable(req);
+    }
+}
+
+/* The nearest available operators are known: offer the gig to those still
+ * available when the script runs. */
+static void on_candidates(redisReply *reply, int err, void *ud) {
+    struct create *c = ud;
+    http_request *req = c->req;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % MAP_ROW) {
+        resp_unavailable(req);
+        return;
+    }
+    size_t n = reply->elements / MAP_ROW;
+    const char *argv[10 + MAP_MAX + 1];
+    char gig[KEY_MAX], acct[KEY_MAX], slat[32], slon[32], iso[32], now[24], due[24], age[24];
+    key_entity(gig, "gig", c->id, 36, NULL);
+    key_entity(acct, "acct", req->account->id, strlen(req->account->id), NULL);
+    snprintf(slat, sizeof slat, "%.7f", c->lat);
+    snprintf(slon, sizeof slon, "%.7f", c->lon);
+    now_iso(iso);
+    uint64_t ms = now_ms();
+    snprintf(now, sizeof now, "%llu", (unsigned long long)ms);
+    snprintf(due, sizeof due, "%llu", (unsigned long long)(ms + srv.cfg.gig_claim_timeout_ms));
+    snprintf(age, sizeof age, "%llu", (unsigned long long)srv.cfg.gig_location_max_age_s * 1000);
+    int argc = 0;
+    const char *head[] = {gig, acct, keys_prefix(), c->id, req->account->id, slat, slon, c->device,
+                          iso, now,  due,           age};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        argv[argc++] = head[i];
+    for (size_t i = 0; i < n && i < MAP_MAX; i++)
+        argv[argc++] = reply->element[i * MAP_ROW]->str;
+    if (rds_eval(srv.redis, SCRIPT_gig_create, on_created, c, 2, argc, argv, NULL) < 0)
+        resp_unavailable(req);
+}
+
+void gigs_create(http_request *req) {
+    const struct account *me = req->account;
+    if (strcmp(me->type, "user") != 0) {
+        resp_error(req, 403, "forbidden", "Only customers request gigs");
+        return;
+    }
+    json_doc doc;
+    if (handler_parse_json(req, &doc) < 0)
+        return;
+    struct create *c = arena_calloc(&req->arena, sizeof *c);
+    bool has_device = false;
+    const char *field, *reason;
+    const struct json_field fields[] = {
+        {.name = "latitude", .type = JSON_NUMBER, .required = true, .out = &c->lat},
+        {.name = "longitude", .type = JSON_NUMBER, .required = true, .out = &c->lon},
+        {.name = "deviceId",
+         .type = JSON_STRING,
+         .null_ok = true,
+         .min_len = 1,
+         .max_len = 128,
+         .out = &c->device,
+         .present = &has_device},
+    };
+    if (json_type(&doc, 0) != JSON_OBJECT) {
+        resp_error(req, 422, "invalid", "The body must be an object");
+        return;
+    }
+    if (json_extract(&doc, 0, &req->arena, fields, 3, &field, &reason) < 0) {
+        handler_invalid(req, 422, "invalid", field, reason);
+        return;
+    }
+    if (check_location(req, c->lat, c->lon, "latitude", "longitude") < 0)
+        return;
+    if (!has_device) {
+        if (me->platform[0]) {
+            handler_invalid(req, 422, "invalid", "deviceId", "is required on mobile");
+            return;
+        }
+        c->device = "";
+    }
+    c->req = req;
+    uuid_v4(c->id);
+    if (map_search(c->lat, c->lon, on_candidates, c) < 0)
+        resp_unavailable(req);
+}
+
+/* ---- transitions ---- */
+
+struct act {
+    http_request *req;
+    const char *action;
+};
+
+/* Who hears of a transition: the other party, or both. */
+static void notify_transition(http_request *req, const struct gig *g, const char *what) {
+    const char *me = req->account->id;
+    const char *other = strcmp(me, g->customer) == 0 ? g->operator: g->customer;
+    const char *both[2] = {g->customer, g->operator};
+    if (!strcmp(what, "declined"))
+        return; /* one of several offers turned down: nothing to tell yet */
+    if (!strcmp(what, "handshaked") || !strcmp(what, "rated")) {
+        notify(&req->arena, g, what, both, 2);
+        return;
+    }
+    if (!strncmp(what, "rated-by-", 9))
+        what = "rating";
+    notify(&req->arena, g, what, &other, 1);
+}
+
+static void on_acted(redisReply *reply, int err, void *ud) {
+    struct act *a = ud;
+    http_request *req = a->req;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        resp_unavailable(req);
+        return;
+    }
+    const char *outcome = reply->element[0]->str;
+    struct gig g;
+    if (!strcmp(outcome, "not-found")) {
+        not_found(req);
+        return;
+    }
+    if (!strcmp(outcome, "conflict")) {
+        resp_error(req, 409, "conflict", "Not allowed in the gig's current state");
+        return;
+    }
+    if (!strcmp(outcome, "locked") && reply->elements == 2) {
+        locked(req, reply->element[1]->str);
+        return;
+    }
+    if (strcmp(outcome, "ok") || reply->elements != 3 ||
+        reply->element[1]->type != REDIS_REPLY_STRING ||
+        gig_from_reply(reply->element[2], &g) < 0) {
+        resp_unavailable(req);
+        return;
+    }
+    notify_transition(req, &g, reply->element[1]->str);
+    if (strcmp(a->action, "handshake") != 0) {
+        respond_gig(req, 200, &g);
+        return;
+    }
+    const struct account *me = req->account;
+    char *name = arena_alloc(&req->arena, strlen(me->first_name) + strlen(me->last_name) + 2);
+    sprintf(name, "%s %s", me->first_name, me->last_name);
+    struct media_party who = {.gig_id = g.id, .account_id = me->id, .name = name};
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "stream");
+    json_w_obj_open(&r.w);
+    if (media_provider()->credentials(&who, &r.w, &req->arena) < 0) {
+        resp_unavailable(req);
+        return;
+    }
+    json_w_obj_close(&r.w);
+    json_w_key(&r.w, "gig");
+    gig_write_json(&r.w, &g);
+    json_resp_send(req, &r, 200);
+}
+
+/* Runs gig_act.lua: `arg` is the claim's response or the rating. */
+static void act(http_request *req, const char *action, const char *arg) {
+    size_t idlen;
+    const char *id = gig_param(req, &idlen);
+    if (!id)
+        return;
+    struct act *a = arena_alloc(&req->arena, sizeof *a);
+    a->req = req;
+    a->action = action;
+    char gig[KEY_MAX], iso[32], now[24], due[24];
+    key_entity(gig, "gig", id, idlen, NULL);
+    now_iso(iso);
+    uint64_t ms = now_ms();
+    snprintf(now, sizeof now, "%llu", (unsigned long long)ms);
+    snprintf(due, sizeof due, "%llu", (unsigned long long)(ms + srv.cfg.gig_confirm_timeout_ms));
+    const char *argv[8] = {gig, keys_prefix(), action, req->account->id, iso, now, arg, due};
+    if (rds_eval(srv.redis, SCRIPT_gig_act, on_acted, a, 1, 8, argv, NULL) < 0)
+        resp_unavailable(req);
+}
+
+void gigs_claim(http_request *req) {
+    json_doc doc;
+    if (gig_param(req, &(size_t){0}) == NULL || handler_parse_json(req, &doc) < 0)
+        return;
+    int t = json_get(&doc, 0, "response");
+    if (t < 0 || !(json_string_eq(&doc, t, "accept") || json_string_eq(&doc, t, "reject"))) {
+        handler_invalid(req, 422, "invalid", "response", "must be accept or reject");
+        return;
+    }
+    act(req, "claim", json_string_eq(&doc, t, "accept") ? "accept" : "reject");
+}
+
+void gigs_rate(http_request *req) {
+    json_doc doc;
+    if (gig_param(req, &(size_t){0}) == NULL || handler_parse_json(req, &doc) < 0)
+        return;
+    int t = json_get(&doc, 0, "rating");
+    int64_t n;
+    if (t < 0 || json_type(&doc, t) != JSON_NUMBER || json_int64(&doc, t, &n) < 0 || n < 1 ||
+        n > 5) {
+        handler_invalid(req, 422, "invalid", "rating", "must be a whole number 1..5");
+        return;
+    }
+    static const char *const digits[] = {"", "1", "2", "3", "4", "5"};
+    act(req, "rate", digits[n]);
+}
+
+void gigs_confirm(http_request *req) {
+    act(req, "confirm", "");
+}
+void gigs_reject(http_request *req) {
+    act(req, "reject", "");
+}
+void gigs_cancel(http_request *req) {
+    act(req, "cancel", "");
+}
+void gigs_handshake(http_request *req) {
+    act(req, "handshake", "");
+}
+void gigs_start(http_request *req) {
+    act(req, "start", "");
+}
+void gigs_stop(http_request *req) {
+    act(req, "stop", "");
+}
+
+/* ---- reading ---- */
+
+static void on_gig(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        resp_unavailable(req);
+        return;
+    }
+    struct gig g;
+    const struct account *me = req->account;
+    if (gig_from_reply(reply, &g) < 0) {
+        not_found(req);
+        return;
+    }
+    char needle[40];
+    snprintf(needle, sizeof needle, "%s", me->id);
+    bool offered = false;
+    for (const char *p = g.offered; *p && !offered;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        offered = n == strlen(me->id) && strncmp(p, me->id, n) == 0;
+        p += n + (comma ? 1 : 0);
+    }
+    if (!offered && strcmp(g.customer, me->id) && strcmp(g.operator, me->id) &&
+        !account_is_admin(me)) {
+        not_found(req);
+        return;
+    }
+    respond_gig(req, 200, &g);
+}
+
+void gigs_get(http_request *req) {
+    size_t idlen;
+    const char *id = gig_param(req, &idlen);
+    if (!id)
+        return;
+    char key[KEY_MAX];
+    key_entity(key, "gig", id, idlen, NULL);
+    if (rds_command(srv.redis, on_gig, req, "HGETALL %s", key) < 0)
+        resp_unavailable(req);
+}
+
+static const char *const statuses[] = {"requested", "claimed",   "unclaimed",  "confirmed",
+                                       "rejected",  "cancelled", "handshaked", "started",
+                                       "stopped",   "rated",     "expired"};
+
+static void on_list(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        resp_unavailable(req);
+        return;
+    }
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "gigs");
+    json_w_arr_open(&r.w);
+    const redisReply *page = reply->element[1];
+    for (size_t i = 0; i < page->elements; i++) {
+        struct gig g;
+        if (gig_from_reply(page->element[i], &g) == 0)
+            gig_write_json(&r.w, &g);
+    }
+    json_w_arr_close(&r.w);
+    json_w_key(&r.w, "count");
+    json_w_int(&r.w, reply->element[0]->integer);
+    json_resp_send(req, &r, 200);
+}
+
+void gigs_list(http_request *req) {
+    long limit, offset;
+    if (read_paging(req, &limit, &offset) < 0)
+        return;
+    const char *want = "";
+    size_t wantlen = 0;
+    buf filter;
+    buf_init(&filter, &req->arena);
+    if (http_query(req, "status", &want, &wantlen) == 0 && wantlen) {
+        /* ",a,b," for the script's plain-text search */
+        buf_appendc(&filter, ',');
+        for (const char *p = want; *p;) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            bool known = false;
+            for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+                known |= strlen(statuses[i]) == n && strncmp(statuses[i], p, n) == 0;
+            if (!known) {
+                handler_invalid(req, 422, "invalid", "status", "names an unknown status");
+                return;
+            }
+            buf_append(&filter, p, n);
+            buf_appendc(&filter, ',');
+            p += n + (comma ? 1 : 0);
+        }
+    }
+    buf_appendc(&filter, '\0');
+    char key[KEY_MAX], slimit[16], soffset[16];
+    key_entity(key, "acct", req->account->id, strlen(req->account->id), ":gigs");
+    snprintf(slimit, sizeof slimit, "%ld", limit);
+    snprintf(soffset, sizeof soffset, "%ld", offset);
+    const char *argv[5] = {key, keys_prefix(), filter.data, soffset, slimit};
+    if (rds_eval(srv.redis, SCRIPT_gig_list, on_list, req, 1, 5, argv, NULL) < 0)
+        resp_unavailable(req);
+}
+
+/* ---- deadlines ---- */
+
+static void on_expired(redisReply *reply, int err, void *ud) {
+    (void)ud;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[0]->str, "expired") != 0) {
+        if (err || !reply || reply->type == REDIS_REPLY_ERROR)
+            log_warn("gigs", "expiring a gig failed; it is retried after the lease");
+        return;
+    }
+    arena a;
+    arena_init(&a);
+    struct gig g;
+    if (gig_from_reply(reply->element[2], &g) == 0) {
+        const char *both[2] = {g.customer, g.operator};
+        if (strcmp(reply->element[1]->str, "requested") == 0) {
+            notify(&a, &g, "expired", both, 1);
+            notify_offered(&a, &g, "expired");
+        } else {
+            notify(&a, &g, "expired", both, 2);
+        }
+    }
+    arena_reset(&a);
+}
+
+static void fire_gig(const char *member, size_t len, void *ud) {
+    (void)ud;
+    char gig[KEY_MAX], id[64], iso[32], now[24];
+    if (len >= sizeof id)
+        return;
+    memcpy(id, member, len);
+    id[len] = '\0';
+    key_entity(gig, "gig", id, len, NULL);
+    now_iso(iso);
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    const char *argv[5] = {gig, keys_prefix(), id, iso, now};
+    rds_eval(srv.redis, SCRIPT_gig_expire, on_expired, NULL, 1, 5, argv, NULL);
+}
+
+int gigs_init(void) {
+    if (media_init(srv.cfg.media_provider) < 0)
+        return -1;
+    return reaper_register(GIG_KIND, fire_gig, NULL);
+}

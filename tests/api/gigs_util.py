@@ -189,7 +189,9 @@ def request_gig(api, cust, point, device_id="dev-1", **expected):
     if device_id is not None:
         body["deviceId"] = device_id
     v = expect_gig(api.post("/gigs", body, token=cust.token), 201)
-    return assert_gig(v["gig"], status="requested", customer=cust.id, operator=None, **expected)
+    want = {"status": "requested", "customer": cust.id, "operator": None}
+    want.update(expected)
+    return assert_gig(v["gig"], **want)
 
 
 def get_gig(api, token, gig_id):

@@ -898,3 +898,119 @@ def test_list_own_gigs_newest_first_filter_and_paging(env):
     # another customer sees none; no token: 401
     assert listing(tok=customer(env.a).token) == ([], 0)
     expect_unauthorized(env.a.get("/gigs"))
+
+
+# --------------------------------------------------------------------------
+# 10. races: one winner, whatever the instance
+
+
+def test_concurrent_requests_by_one_customer(env):
+    p = rand_point()
+    operator(env.a, north(p, 10))
+    cust = customer(env.a)
+    body = {"latitude": p[0], "longitude": p[1], "deviceId": "d"}
+    results = run_threads([lambda i=i: (env.a if i % 2 else env.b).post("/gigs", body,
+                                                                         token=cust.token)
+                           for i in range(6)])
+    for r in results:
+        assert not isinstance(r, Exception), results
+    assert sorted(r.status for r in results) == [201, 409, 409, 409, 409, 409], results
+    for r in results:
+        if r.status == 409:
+            expect_error(r, 409, "conflict")
+    assert expect(env.a.get("/gigs", token=cust.token), 200)["count"] == 1
+
+
+def test_concurrent_handshakes_and_ratings(env, sse):
+    """Both parties at once, on different instances: both recorded, one
+    handshaked / rated transition, each party told once."""
+    g = build_gig(env, "confirmed")
+    s_cust = sse.ok(env.srv_a.port, token=g.cust.token)
+    s_op = sse.ok(env.srv_b.port, token=g.op.token)
+    hs = run_threads([lambda: act(env.a, "handshake", g.id, g.cust.token),
+                      lambda: act(env.b, "handshake", g.id, g.op.token)])
+    vs = [expect_gig(r, 200, ("stream",)) for r in hs]
+    assert vs[0]["stream"]["sessionId"] == vs[1]["stream"]["sessionId"]
+    assert sorted(v["gig"]["status"] for v in vs) == ["confirmed", "handshaked"], vs
+    assert_gig(g.get(), status="handshaked", handshakes_customer=True, handshakes_operator=True)
+    act_ok(env.a, "start", g.id, g.cust.token)
+    act_ok(env.b, "stop", g.id, g.op.token)
+    rs = run_threads([lambda: act(env.a, "rate", g.id, g.cust.token, {"rating": 3}),
+                      lambda: act(env.b, "rate", g.id, g.op.token, {"rating": 2})])
+    gs = [expect_gig(r)["gig"] for r in rs]
+    assert sorted(x["status"] for x in gs) == ["rated", "stopped"], gs
+    assert_gig(g.get(), status="rated", ratings_customer=3, ratings_operator=2)
+    for s in (s_cust, s_op):
+        acts = [a for a, _ in gig_events(s, 1.0)]
+        assert acts.count("handshaked") == 1 and acts.count("rated") == 1, acts
+
+
+def test_concurrent_cancel_and_start(env):
+    """On a handshaked gig the operator cancels while the customer starts:
+    exactly one wins and the gig shows that one."""
+    for _ in range(3):
+        g = build_gig(env, "handshaked")
+        r_cancel, r_start = run_threads([lambda: act(env.a, "cancel", g.id, g.op.token),
+                                         lambda: act(env.b, "start", g.id, g.cust.token)])
+        assert sorted([r_cancel.status, r_start.status]) == [200, 409], (r_cancel, r_start)
+        final = g.get()
+        if r_cancel.status == 200:
+            expect_error(r_start, 409, "conflict")
+            assert final == expect_gig(r_cancel)["gig"] and final["status"] == "cancelled"
+            assert final["startedAt"] is None
+        else:
+            expect_error(r_cancel, 409, "conflict")
+            assert final == expect_gig(r_start)["gig"] and final["status"] == "started"
+
+
+def test_claim_racing_the_claim_deadline(make_onair, redis_server, sse):
+    """Accepts sent around the claim deadline: a 200 means the gig is claimed
+    (and stays so), a 409 that it expired; the customer hears one of the two,
+    once."""
+    e = gig_env(make_onair, redis_server, ONAIR_GIG_CLAIM_TIMEOUT_MS=300,
+                ONAIR_GIG_CONFIRM_TIMEOUT_MS=60000, ONAIR_REAPER_INTERVAL_MS=10)
+    for delay in (0.25, 0.28, 0.30, 0.31, 0.33, 0.36):
+        p = rand_point()
+        op = operator(e.a, north(p, 10))
+        cust = customer(e.b)
+        s = sse.ok(e.srv_b.port, token=cust.token)
+        g = request_gig(e.a, cust, p)
+        time.sleep(delay)
+        r = act(e.b, "claim", g["id"], op.token)
+        time.sleep(0.4)
+        final = get_gig(e.a, cust.token, g["id"])
+        acts = [a for a, _ in gig_events(s, 0.3)]
+        if r.status == 200:
+            assert final["status"] == "claimed" and final["operator"] == op.id, final
+            assert acts == ["claimed"], acts
+        else:
+            expect_error(r, 409, "conflict")
+            assert final["status"] == "expired" and final["operator"] is None, final
+            assert acts == ["expired"], acts
+        s.close()
+
+
+# --------------------------------------------------------------------------
+# 11. methods and bodies
+
+
+def test_methods_and_bodies(env):
+    g = build_gig(env, "requested")
+    tok = g.cust.token
+    for method, path in (("GET", f"/gigs/claim/{g.id}"), ("PUT", f"/gigs/confirm/{g.id}"),
+                         ("DELETE", f"/gigs/{g.id}"), ("POST", f"/gigs/{g.id}"),
+                         ("DELETE", "/gigs"), ("POST", f"/map/{g.point[0]}/{g.point[1]}")):
+        r = env.a.call(method, path, token=tok)
+        expect_error(r, 405, "method-not-allowed")
+        assert r.header("Allow"), r
+    expect_error(env.a.post(f"/gigs/claim/{g.id}", raw=b"{bad", token=g.op.token), 400,
+                 "bad-json")
+    expect_error(env.a.post(f"/gigs/claim/{g.id}", raw=b"[]", token=g.op.token), 422,
+                 "invalid")
+    # trailing slashes
+    assert expect_gig(env.a.get(f"/gigs/{g.id}/", token=tok))["gig"] == g.gig
+    assert expect(env.a.get("/gigs/", token=tok), 200)["count"] == 1
+    act_ok(env.b, "claim", g.id + "/", g.op.token, status="claimed")
+    # confirm/reject/cancel/… ignore a body (seed: "Body: null")
+    r = env.a.post(f"/gigs/confirm/{g.id}", None, token=tok)
+    assert_gig(expect_gig(r)["gig"], status="confirmed")

@@ -1014,3 +1014,42 @@ def test_methods_and_bodies(env):
     # confirm/reject/cancel/… ignore a body (seed: "Body: null")
     r = env.a.post(f"/gigs/confirm/{g.id}", None, token=tok)
     assert_gig(expect_gig(r)["gig"], status="confirmed")
+
+
+def test_names_are_escaped_in_map_and_jitsi_token(env):
+    p = rand_point()
+    first, last = 'Zoë "Z"', "O'Brien\\ \u65e5\u672c"
+    op = operator(env.a, north(p, 10), first=first, last=last)
+    cust = customer(env.b, firstName="Ann\tTab", lastName="</script>")
+    m = map_at(env.a, cust.token, p)
+    assert len(m) == 1 and m[0]["account"]["firstName"] == first, m
+    assert m[0]["account"]["lastName"] == last, m
+    g = request_gig(env.a, cust, p, device_id='dev "quoted" \u00e9')
+    assert g["deviceId"] == 'dev "quoted" \u00e9', g
+    act_ok(env.b, "claim", g["id"], op.token)
+    act_ok(env.b, "confirm", g["id"], cust.token)
+    key = JITSI["ONAIR_JITSI_SECRET"].encode()
+    h = act_ok(env.a, "handshake", g["id"], op.token)
+    c = check_jitsi(h["stream"], g, op, JITSI["ONAIR_JITSI_APP_ID"], JITSI["ONAIR_JITSI_DOMAIN"],
+                    key)
+    assert c["context"]["user"]["name"] == f"{first} {last}", c
+    h = act_ok(env.b, "handshake", g["id"], cust.token)
+    c = check_jitsi(h["stream"], g, cust, JITSI["ONAIR_JITSI_APP_ID"],
+                    JITSI["ONAIR_JITSI_DOMAIN"], key)
+
+
+def test_every_offered_operator_is_told_once(env, sse):
+    p = rand_point()
+    ops = [operator(env.a, north(p, 10 * (i + 1))) for i in range(4)]
+    far = operator(env.a, north(p, RADIUS + 500))
+    cust = customer(env.b)
+    streams = [sse.ok((env.srv_a if i % 2 else env.srv_b).port, token=o.token)
+               for i, o in enumerate(ops)]
+    s_far = sse.ok(env.srv_a.port, token=far.token)
+    s_cust = sse.ok(env.srv_a.port, token=cust.token)
+    g = request_gig(env.b, cust, p, offeredTo=[o.id for o in ops])
+    for s in streams:
+        got = gig_events(s, 0.6)
+        assert got == [("offered", g)], got
+    assert gig_events(s_far, 0.1) == []
+    assert gig_events(s_cust, 0.1) == []

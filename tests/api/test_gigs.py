@@ -365,26 +365,25 @@ def test_events_of_every_transition(env, sse):
     gid = g["id"]
     steps = [("claim", op), ("confirm", cust), ("handshake", op), ("handshake", cust),
              ("start", cust), ("stop", op), ("rate", cust), ("rate", op)]
+    resp = []
     for action, who in steps:
-        act_ok(env.a, action, gid, who.token)
+        v = act_ok(env.a, action, gid, who.token)
+        resp.append(v["gig"] if action == "handshake" else v)
     got_op = gig_events(s_op, 1.5)
     got_cust = gig_events(s_cust, 0.3)
     op_actions = [a for a, _ in got_op]
     cust_actions = [a for a, _ in got_cust]
-    # the required ones, in this order (a party may also hear of the other's
-    # first rating: not required)
-    # (the operator handshook first: whether the customer's second handshake
-    # also sends it a "handshake" before "handshaked" is left open)
-    want_op = ["offered", "confirmed", "handshaked", "started", "rated"]
-    want_cust = ["claimed", "handshake", "handshaked", "stopped", "rated"]
-    assert [a for a in op_actions if a in want_op] == want_op, got_op
-    assert [a for a in cust_actions if a in want_cust] == want_cust, got_cust
-    # nobody is told of its own transition
-    assert "claimed" not in op_actions and "stopped" not in op_actions, op_actions
-    assert "offered" not in cust_actions and "confirmed" not in cust_actions, cust_actions
+    # docs/gigs.md: "handshake" and "rating" go to the other party when one
+    # party has; "handshaked" and "rated" to both
+    assert op_actions == ["offered", "confirmed", "handshaked", "started", "rating", "rated"], \
+        got_op
+    assert cust_actions == ["claimed", "handshake", "handshaked", "stopped", "rated"], got_cust
+    # each carries the gig as the transition's answer showed it
+    assert [x for _, x in got_op] == [g, resp[1], resp[3], resp[4], resp[6], resp[7]]
+    assert [x for _, x in got_cust] == [resp[0], resp[2], resp[3], resp[5], resp[7]]
     status_after = {"offered": "requested", "claimed": "claimed", "confirmed": "confirmed",
                     "handshake": "confirmed", "handshaked": "handshaked", "started": "started",
-                    "stopped": "stopped", "rated": "rated"}
+                    "stopped": "stopped", "rating": "stopped", "rated": "rated"}
     for a, gig in got_op + got_cust:
         assert gig["id"] == gid
         if a in status_after:

@@ -337,7 +337,6 @@ static void on_candidates(redisReply *reply, int err, void *ud) {
         return;
     }
     size_t n = reply->elements / MAP_ROW;
-    const char *argv[10 + MAP_MAX + 1];
     char gig[KEY_MAX], acct[KEY_MAX], slat[32], slon[32], iso[32], now[24], due[24], age[24];
     key_entity(gig, "gig", c->id, 36, NULL);
     key_entity(acct, "acct", req->account->id, strlen(req->account->id), NULL);
@@ -351,6 +350,7 @@ static void on_candidates(redisReply *reply, int err, void *ud) {
     int argc = 0;
     const char *head[] = {gig, acct, keys_prefix(), c->id, req->account->id, slat, slon, c->device,
                           iso, now,  due,           age};
+    const char *argv[sizeof head / sizeof head[0] + MAP_MAX];
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
         argv[argc++] = head[i];
     for (size_t i = 0; i < n && i < MAP_MAX; i++)

@@ -7,6 +7,8 @@
 -- ARGV[7]  how many at most   ARGV[8] how many nearest candidates to look at, at most
 -- Returns {id, distance, latitude, longitude, firstName, lastName, ratingSum,
 -- ratingCount, ...} flat, nearest first.
+-- Redis GEO indexes latitudes within +-85.05112878 only: nobody is there.
+if math.abs(tonumber(ARGV[3])) > 85.05112878 then return {} end
 local oldest = tonumber(ARGV[5]) - tonumber(ARGV[6])
 local want, radius = tonumber(ARGV[7]), tonumber(ARGV[4])
 -- Nearest first within a small circle, doubled until it holds

@@ -30,6 +30,8 @@ struct gig {
     const char *id, *status, *lat, *lon, *device, *customer, *operator, * offered;
     const char *hs_c, *hs_o, *rate_c, *rate_o, *created, *updated, *started, *stopped;
     const char *started_ms, *stopped_ms;
+    const char *offered_to[MAP_MAX]; /* `offered`, split */
+    size_t noffered;
 };
 
 static const struct {
@@ -57,9 +59,22 @@ static const struct {
 };
 #define NGIG_FIELDS (sizeof gig_fields / sizeof gig_fields[0])
 
+/* Splits a comma-separated list into the arena; returns how many. */
+static size_t split_list(arena *a, const char *s, const char **out, size_t max) {
+    size_t n = 0;
+    while (*s && n < max) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        out[n++] = arena_strndup(a, s, len);
+        s += len + (comma ? 1 : 0);
+    }
+    return n;
+}
+
 /* Reads an HGETALL reply; -1 when it is not a gig.  Strings point into the
- * reply. */
-static int gig_from_reply(const redisReply *flat, struct gig *g) {
+ * reply, or the arena. */
+static int gig_from_reply(arena *a, const redisReply *flat, struct gig *g) {
+    g->noffered = 0;
     for (size_t f = 0; f < NGIG_FIELDS; f++)
         *(const char **)((char *)g + gig_fields[f].offset) = "";
     if (!flat || flat->type != REDIS_REPLY_ARRAY || flat->elements % 2)
@@ -72,6 +87,7 @@ static int gig_from_reply(const redisReply *flat, struct gig *g) {
             if (strcmp(k->str, gig_fields[f].name) == 0)
                 *(const char **)((char *)g + gig_fields[f].offset) = v->str;
     }
+    g->noffered = split_list(a, g->offered, g->offered_to, MAP_MAX);
     return g->id[0] ? 0 : -1;
 }
 
@@ -107,12 +123,8 @@ static void gig_write_json(json_writer *w, const struct gig *g) {
     str_or_null(w, "operator", g->operator);
     json_w_key(w, "offeredTo");
     json_w_arr_open(w);
-    for (const char *p = g->offered; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        json_w_str(w, p, n);
-        p += n + (comma ? 1 : 0);
-    }
+    for (size_t i = 0; i < g->noffered; i++)
+        json_w_cstr(w, g->offered_to[i]);
     json_w_arr_close(w);
     json_w_key(w, "handshakes");
     json_w_obj_open(w);
@@ -154,19 +166,6 @@ static void notify(arena *a, const struct gig *g, const char *action, const char
     for (size_t i = 0; i < n; i++)
         if (to[i] && to[i][0])
             events_notify("acct", to[i], strlen(to[i]), "gig", b.data, b.len);
-}
-
-/* Every operator the gig was offered to. */
-static void notify_offered(arena *a, const struct gig *g, const char *action) {
-    const char *ids[MAP_MAX];
-    size_t n = 0;
-    for (const char *p = g->offered; *p && n < MAP_MAX;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        ids[n++] = arena_strndup(a, p, len);
-        p += len + (comma ? 1 : 0);
-    }
-    notify(a, g, action, ids, n);
 }
 
 static void respond_gig(http_request *req, int status, const struct gig *g) {
@@ -319,8 +318,8 @@ static void on_created(redisReply *reply, int err, void *ud) {
     } else if (!strcmp(outcome, "no-operators")) {
         resp_error(req, 404, "no-operators", "No droperators found to service area.");
     } else if (!strcmp(outcome, "ok") && reply->elements == 2 &&
-               gig_from_reply(reply->element[1], &g) == 0) {
-        notify_offered(&req->arena, &g, "offered");
+               gig_from_reply(&req->arena, reply->element[1], &g) == 0) {
+        notify(&req->arena, &g, "offered", g.offered_to, g.noffered);
         respond_gig(req, 201, &g);
     } else {
         resp_unavailable(req);
@@ -452,7 +451,7 @@ static void on_acted(redisReply *reply, int err, void *ud) {
     }
     if (strcmp(outcome, "ok") || reply->elements != 3 ||
         reply->element[1]->type != REDIS_REPLY_STRING ||
-        gig_from_reply(reply->element[2], &g) < 0) {
+        gig_from_reply(&req->arena, reply->element[2], &g) < 0) {
         resp_unavailable(req);
         return;
     }
@@ -555,19 +554,13 @@ static void on_gig(redisReply *reply, int err, void *ud) {
     }
     struct gig g;
     const struct account *me = req->account;
-    if (gig_from_reply(reply, &g) < 0) {
+    if (gig_from_reply(&req->arena, reply, &g) < 0) {
         not_found(req);
         return;
     }
-    char needle[40];
-    snprintf(needle, sizeof needle, "%s", me->id);
     bool offered = false;
-    for (const char *p = g.offered; *p && !offered;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        offered = n == strlen(me->id) && strncmp(p, me->id, n) == 0;
-        p += n + (comma ? 1 : 0);
-    }
+    for (size_t i = 0; i < g.noffered; i++)
+        offered |= strcmp(g.offered_to[i], me->id) == 0;
     if (!offered && strcmp(g.customer, me->id) && strcmp(g.operator, me->id) &&
         !account_is_admin(me)) {
         not_found(req);
@@ -606,7 +599,7 @@ static void on_list(redisReply *reply, int err, void *ud) {
     const redisReply *page = reply->element[1];
     for (size_t i = 0; i < page->elements; i++) {
         struct gig g;
-        if (gig_from_reply(page->element[i], &g) == 0)
+        if (gig_from_reply(&req->arena, page->element[i], &g) == 0)
             gig_write_json(&r.w, &g);
     }
     json_w_arr_close(&r.w);
@@ -625,20 +618,20 @@ void gigs_list(http_request *req) {
     buf_init(&filter, &req->arena);
     if (http_query(req, "status", &want, &wantlen) == 0 && wantlen) {
         /* ",a,b," for the script's plain-text search */
+        enum { NSTATUSES = sizeof statuses / sizeof statuses[0] };
+        const char *wanted[2 * NSTATUSES];
+        size_t n = split_list(&req->arena, want, wanted, 2 * NSTATUSES);
         buf_appendc(&filter, ',');
-        for (const char *p = want; *p;) {
-            const char *comma = strchr(p, ',');
-            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        for (size_t i = 0; i < n; i++) {
             bool known = false;
-            for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-                known |= strlen(statuses[i]) == n && strncmp(statuses[i], p, n) == 0;
-            if (!known) {
+            for (size_t k = 0; k < NSTATUSES; k++)
+                known |= strcmp(statuses[k], wanted[i]) == 0;
+            if (!known || want[wantlen - 1] == ',') {
                 handler_invalid(req, 422, "invalid", "status", "names an unknown status");
                 return;
             }
-            buf_append(&filter, p, n);
+            buf_appends(&filter, wanted[i]);
             buf_appendc(&filter, ',');
-            p += n + (comma ? 1 : 0);
         }
     }
     buf_appendc(&filter, '\0');
@@ -665,11 +658,11 @@ static void on_expired(redisReply *reply, int err, void *ud) {
     arena a;
     arena_init(&a);
     struct gig g;
-    if (gig_from_reply(reply->element[2], &g) == 0) {
+    if (gig_from_reply(&a, reply->element[2], &g) == 0) {
         const char *both[2] = {g.customer, g.operator};
         if (strcmp(reply->element[1]->str, "requested") == 0) {
             notify(&a, &g, "expired", both, 1);
-            notify_offered(&a, &g, "expired");
+            notify(&a, &g, "expired", g.offered_to, g.noffered);
         } else {
             notify(&a, &g, "expired", both, 2);
         }

@@ -11,6 +11,13 @@
 #   BENCH_ONLY=health,idle_conns bench/run.sh   only these scenarios
 #   BENCH_ONLY=events bench/run.sh           GET /events: memory per stream and
 #                                            delivery latency (onair only)
+#   BENCH_ONLY=map,gig_lifecycle bench/run.sh   the gig scenarios: GET /map with
+#                                            10 000 operators online in one city
+#                                            (map; map_1k: 1000), and complete gigs/s
+#                                            (bench/gig_lifecycle.py, onair only).
+#                                            Their accounts are created once (Argon2id:
+#                                            ~11 min for 10 000) and cached; see
+#                                            bench/gig_setup.py and BENCH_GIG_* below
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
 #
@@ -33,6 +40,17 @@ readonly EVENTS_ACCOUNTS="${BENCH_EVENTS_ACCOUNTS:-1000}"
 readonly EVENTS_STREAMS="${BENCH_EVENTS_STREAMS:-10000}"
 readonly EVENTS_CLIENTS="${BENCH_EVENTS_CLIENTS:-1000}"
 readonly EVENTS_RATE="${BENCH_EVENTS_RATE:-1000}"
+# The gig scenarios (bench/gig_setup.py, bench/gig_lifecycle.py): operators on
+# the map; customer/operator pairs and generator processes for the lifecycle;
+# seconds of account creation per run for map operators not cached yet (0: no
+# limit; the rest are created by later runs), and the cache file.
+readonly MAP_OPERATORS="${BENCH_MAP_OPERATORS:-10000}"
+readonly GIG_PAIRS="${BENCH_GIG_PAIRS:-200}"
+readonly GIG_PROCS="${BENCH_GIG_PROCS:-2}"
+readonly GIG_SETUP_BUDGET_S="${BENCH_GIG_SETUP_BUDGET_S:-180}"
+readonly GIG_CACHE="${BENCH_GIG_CACHE:-$BENCH_DIR/results/cache/gig-accounts.json.gz}"
+# The map's city (the operators are within 5 km of it).
+readonly GIG_CENTER_LAT=10.7769 GIG_CENTER_LONG=106.7009
 CLK_TCK=$(getconf CLK_TCK)
 readonly CLK_TCK
 readonly START_TIMEOUT_S=15
@@ -60,6 +78,8 @@ wrk_note=""
 wrk_rows=()
 idle_rows=()
 failures=0
+# Extra words for a scenario's notes column, set by its setup hook.
+declare -A scenario_info=()
 
 log() {
   echo "bench: $*" >&2
@@ -276,6 +296,9 @@ scenario() {
   fi
   local notes="onair:${note[onair]} nginx:${note[nginx]}"
   [[ "$notes" == "onair:- nginx:-" ]] && notes=-
+  if [[ -n "${scenario_info[$name]:-}" ]]; then
+    [[ "$notes" == - ]] && notes=${scenario_info[$name]} || notes+=" ${scenario_info[$name]}"
+  fi
   wrk_rows+=("$name|${rps[onair]}|${rps[nginx]}|$ratio|>=${min_ratio}x $verdict|${p99[onair]}|${p99[nginx]}|${cpu[onair]}|${cpu[nginx]}|$notes")
 }
 
@@ -358,6 +381,115 @@ events_scenario() {
   events_rows+=("$name|${v[streams]:--}|$per_stream|<=$max_kib $kib_verdict|${v[rss_before_kib]:--}->${v[rss_after_kib]:--}|${v[clients]:--}|${v[rate]:--}|${v[sent]:--}|${v[received]:--}|${v[p50_ms]:--}|$lat_p99|${v[max_ms]:--}|<=${max_p99}ms $p99_verdict")
 }
 
+# --- gigs (API.md §4) ----------------------------------------------------------
+
+# The gig scenarios' server keeps its keys under its own prefix, signs with a
+# fixed secret and issues year-long tokens, so that the accounts and tokens
+# bench/gig_setup.py caches (a DUMP of that prefix) still work in a later run.
+readonly GIG_PREFIX=gigbench:
+readonly GIG_SECRET=6f6e6169722d62656e63682d676967732d6f6e6c792d6e6f742d612d7365637265742d21
+gig_env() {
+  ONAIR_KEY_PREFIX=$GIG_PREFIX ONAIR_SECRET=$GIG_SECRET ONAIR_TOKEN_TTL_S=31536000 "$@"
+}
+
+# gig_setup ARGS...: bench/gig_setup.py against the running onair (accounts
+# from the cache or created, then put online); its log goes to
+# $results/gig_setup.log and stderr, its key=value line to $tmp/gig-setup.out,
+# the accounts to $tmp/gig-accounts.json.
+gig_setup() {
+  "$BENCH_DIR/gig_setup.py" --port "$server_port" --redis-sock "$redis_sock" \
+    --prefix "$GIG_PREFIX" --cache "$GIG_CACHE" --source-root "$ROOT" \
+    --center "$GIG_CENTER_LAT,$GIG_CENTER_LONG" --concurrency 16 \
+    --out "$tmp/gig-accounts.json" "$@" 2>&1 >"$tmp/gig-setup.out" |
+    tee -a "$results/gig_setup.log" >&2
+}
+
+# Prints the value of key $1 in the key=value line in file $2 ("" when absent).
+kv() {
+  tail -n 1 "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# map_setup TARGET OPERATORS NAME: OPERATORS online around the city and the
+# map customer's token for wrk (nginx: a placeholder). Map operators that are
+# not cached yet are created for at most GIG_SETUP_BUDGET_S in the whole run,
+# so every later round and scenario of the run sees the same ones.
+gig_budget_end=""
+map_setup() {
+  local target=$1 want=$2 name=$3 n budget=0
+  if [[ $target != onair ]]; then
+    script_args+=(unused)
+    return 0
+  fi
+  if ((GIG_SETUP_BUDGET_S > 0)); then
+    [[ -n "$gig_budget_end" ]] || gig_budget_end=$((SECONDS + GIG_SETUP_BUDGET_S))
+    budget=$((gig_budget_end - SECONDS))
+    ((budget > 0)) || budget=-1
+  fi
+  log "$name: $want operators online (accounts from $GIG_CACHE, or created)"
+  gig_setup --map-operators "$want" --pairs "$GIG_PAIRS" --budget "$budget" \
+    --online map || die "$name: bench/gig_setup.py failed (see $results/gig_setup.log)"
+  n=$(kv map_operators "$tmp/gig-setup.out")
+  script_args+=("$(kv token "$tmp/gig-setup.out")")
+  if ((n < want)); then
+    log "$name: ONLY $n OF $want OPERATORS: measured with $n (see above)"
+    scenario_info[$name]="operators=$n/$want(SHORT)"
+  else
+    scenario_info[$name]="operators=$n"
+  fi
+}
+
+setup_map() {
+  map_setup "$1" "$MAP_OPERATORS" map
+}
+
+setup_map_1k() {
+  map_setup "$1" 1000 map_1k
+}
+
+# gig_scenario NAME MIN_GIGS_PER_S
+# Complete gigs a second on onair (nginx has no equivalent):
+# bench/gig_lifecycle.py drives GIG_PAIRS customer/operator pairs, each in its
+# own area, through request -> rated (9 requests a gig) for DURATION_S, in
+# GIG_PROCS generator processes. MIN_GIGS_PER_S is the budget.
+gig_rows=()
+gig_scenario() {
+  local name=$1 min_gigs=$2
+  selected "$name" || return 0
+  has_target onair || return 0
+  local out="$results/$name.onair.txt" ok=1
+  start_server onair
+  log "$name: $GIG_PAIRS customer/operator pairs online (accounts from $GIG_CACHE, or created)"
+  if ! gig_setup --pairs "$GIG_PAIRS" --online pairs; then
+    log "$name: bench/gig_setup.py failed (see $results/gig_setup.log)"
+    ok=0
+  else
+    log "$name: onair: $GIG_PAIRS pairs driving gigs for ${DURATION_S}s in $GIG_PROCS" \
+      "process(es) (see $out)"
+    if ! "$BENCH_DIR/gig_lifecycle.py" --port "$server_port" --pid "$server_pid" \
+      --redis-pid "$redis_pid" --accounts "$tmp/gig-accounts.json" --pairs "$GIG_PAIRS" \
+      --procs "$GIG_PROCS" --seconds "$DURATION_S" >"$out" 2>&1; then
+      cat "$out" >&2
+      log "$name: onair: failed"
+      ok=0
+    fi
+  fi
+  stop_server
+  ((ok)) || failures=$((failures + 1))
+  [[ -s "$out" ]] || return 0
+  grep '^gig_lifecycle: ' "$out" >&2 || true
+  local gigs errors verdict=- notes=-
+  gigs=$(kv gigs_per_s "$out")
+  errors=$(kv errors "$out")
+  [[ -z "$gigs" ]] ||
+    verdict=$(awk -v g="$gigs" -v m="$min_gigs" 'BEGIN { print (g >= m ? "ok" : "BELOW") }')
+  if [[ -n "$errors" && "$errors" != 0 ]]; then
+    notes="errors=$errors"
+    failures=$((failures + 1))
+  fi
+  [[ "$(kv gen_saturated "$out")" != 1 ]] || notes+=" generator-bound"
+  gig_rows+=("$name|${GIG_PAIRS}x$GIG_PROCS|${gigs:--}|>=$min_gigs $verdict|$(kv requests_per_s "$out")|${errors:--}|$(kv p50_ms "$out")|$(kv p99_ms "$out")|$(kv server_us_per_gig "$out")|$(kv redis_us_per_gig "$out")|$(kv server_cpu_pct "$out")/$(kv redis_cpu_pct "$out")/$(kv gen_cpu_pct "$out")|${notes# }")
+}
+
 # --- report --------------------------------------------------------------------
 
 print_summary() {
@@ -390,8 +522,20 @@ print_summary() {
       printf '%-20s %7s %14s %14s %11s %18s %18s\n' "${f[@]}"
     done
   fi
-  if ((${#events_rows[@]})); then
+  if ((${#gig_rows[@]})); then
     ((${#wrk_rows[@]} + ${#login_rows[@]} + ${#idle_rows[@]} == 0)) || echo
+    local fmt='%-14s %10s %7s %12s %7s %6s %7s %7s %8s %8s %13s  %s\n'
+    # shellcheck disable=SC2059  # the format is the variable
+    printf "$fmt" scenario pairsxprocs "gigs/s" target "req/s" errors "p50 ms" "p99 ms" \
+      "srv us/g" "rds us/g" "CPU% s/r/gen" notes
+    for row in "${gig_rows[@]}"; do
+      IFS='|' read -r -a f <<<"$row"
+      # shellcheck disable=SC2059
+      printf "$fmt" "${f[@]}"
+    done
+  fi
+  if ((${#events_rows[@]})); then
+    ((${#wrk_rows[@]} + ${#login_rows[@]} + ${#idle_rows[@]} + ${#gig_rows[@]} == 0)) || echo
     local fmt='%-10s %7s %10s %9s %17s %7s %7s %6s %8s %7s %7s %7s %11s\n'
     # shellcheck disable=SC2059  # the format is the variable
     printf "$fmt" scenario streams KiB/stream target "RSS KiB" clients "ev/s" sent received \
@@ -416,6 +560,8 @@ write_meta() {
     echo "seconds per run: $DURATION_S, rounds: $ROUNDS (best kept)"
     echo "events: $EVENTS_STREAMS streams over $EVENTS_ACCOUNTS accounts;" \
       "$EVENTS_RATE events/s to $EVENTS_CLIENTS clients"
+    echo "gigs: $MAP_OPERATORS map operators (map), $GIG_PAIRS pairs in $GIG_PROCS" \
+      "generator process(es) (gig_lifecycle); cache $GIG_CACHE"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$results/meta.txt"
 }
@@ -476,6 +622,9 @@ scenarios() {
   scenario health_pipeline16 /health pipeline.lua 3.0 -t2 -c256 -- 16
   idle_scenario idle_conns /health "$IDLE_CONNS" 2
   events_scenario events 4 50
+  gig_env scenario map_1k "/map/$GIG_CENTER_LAT/$GIG_CENTER_LONG" auth_get.lua 0.3 -t2 -c64
+  gig_env scenario map "/map/$GIG_CENTER_LAT/$GIG_CENTER_LONG" auth_get.lua 0.3 -t2 -c64
+  gig_env gig_scenario gig_lifecycle 2000
 }
 
 # --- main ----------------------------------------------------------------------
@@ -513,6 +662,7 @@ main() {
   done
   [[ "$DURATION_S" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer"
   [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+  [[ "$GIG_SETUP_BUDGET_S" =~ ^[0-9]+$ ]] || die "BENCH_GIG_SETUP_BUDGET_S must be an integer >= 0"
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

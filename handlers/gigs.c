@@ -301,18 +301,30 @@ struct create {
     char id[37];
 };
 
-static void on_created(redisReply *reply, int err, void *ud) {
-    struct create *c = ud;
-    http_request *req = c->req;
+/* The word a gig script answered with ({'ok', ...}, {'conflict'}, ...), or
+ * NULL after answering: 503 for a failure, 423 for {'locked', gigId}. */
+static const char *outcome_of(http_request *req, const redisReply *reply, int err) {
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
         reply->element[0]->type != REDIS_REPLY_STRING) {
         resp_unavailable(req);
-        return;
+        return NULL;
     }
     const char *outcome = reply->element[0]->str;
-    struct gig g;
-    if (!strcmp(outcome, "locked") && reply->elements == 2) {
+    if (!strcmp(outcome, "locked") && reply->elements == 2 &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
         locked(req, reply->element[1]->str);
+        return NULL;
+    }
+    return outcome;
+}
+
+static void on_created(redisReply *reply, int err, void *ud) {
+    struct create *c = ud;
+    http_request *req = c->req;
+    const char *outcome = outcome_of(req, reply, err);
+    struct gig g;
+    if (!outcome) {
+        return;
     } else if (!strcmp(outcome, "conflict")) {
         resp_error(req, 409, "conflict", "You already have a gig in progress");
     } else if (!strcmp(outcome, "no-operators")) {
@@ -430,23 +442,16 @@ static void notify_transition(http_request *req, const struct gig *g, const char
 static void on_acted(redisReply *reply, int err, void *ud) {
     struct act *a = ud;
     http_request *req = a->req;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_STRING) {
-        resp_unavailable(req);
-        return;
-    }
-    const char *outcome = reply->element[0]->str;
+    const char *outcome = outcome_of(req, reply, err);
     struct gig g;
+    if (!outcome)
+        return;
     if (!strcmp(outcome, "not-found")) {
         not_found(req);
         return;
     }
     if (!strcmp(outcome, "conflict")) {
         resp_error(req, 409, "conflict", "Not allowed in the gig's current state");
-        return;
-    }
-    if (!strcmp(outcome, "locked") && reply->elements == 2) {
-        locked(req, reply->element[1]->str);
         return;
     }
     if (strcmp(outcome, "ok") || reply->elements != 3 ||

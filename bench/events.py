@@ -52,21 +52,77 @@ not when a budget is missed (the caller compares figures with budgets).
 """
 import argparse
 import asyncio
+import collections
+import gc
 import json
+import math
 import multiprocessing
 import os
+import resource
 import socket
+import struct
 import sys
 import time
 
-from benchlib import (LINGER_RST, Failure, HttpConn, cpu_s, own_cpu_s, percentile,
-                      quiet_gc, raise_nofile, rss_kib, run_main, run_workers)
-
 monotonic_ns = time.monotonic_ns
+LINGER_RST = struct.pack("ii", 1, 0)
+
+
+class Failure(Exception):
+    """Ends the run with a message and a non-zero exit."""
 
 
 def log(msg):
     print(f"events: {msg}", file=sys.stderr, flush=True)
+
+
+def rss_kib(pid):
+    """VmRSS of process pid, in KiB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError as e:
+        raise Failure(f"cannot read /proc/{pid}/status: {e}")
+    raise Failure(f"no VmRSS in /proc/{pid}/status")
+
+
+def cpu_s(pid):
+    """CPU time (user + system, all threads) process pid has used, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def raise_nofile(need):
+    """Raises RLIMIT_NOFILE to at least need, the hard limit too when root."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return
+        except (ValueError, OSError):
+            raise Failure(f"open-file hard limit is {hard}, need {need}: run as root or raise it")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+def percentile(sorted_values, q):
+    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def set_rst_on_close(transport):
@@ -82,17 +138,37 @@ def set_rst_on_close(transport):
 # --- plain requests: keep-alive, pipelined --------------------------------------
 
 
-class NotifyConn(HttpConn):
-    """A keep-alive connection whose requests carry callbacks. send() writes
-    a request at once (pipelining) and queues it with its callback, called
-    as cb(status, body) when its response has arrived. When the connection
-    is lost, the requests still unanswered go to on_lost(conn, [(request,
-    cb, tries)]) if set, else each gets cb(0, b"")."""
+class HttpConn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection. send() writes a request at once
+    (pipelining) and queues it with its callback, called as cb(status, body)
+    when its response has arrived. When the connection is lost, the requests
+    still unanswered go to on_lost(conn, [(request, cb, tries)]) if set, else
+    each gets cb(0, b""). `closing` is set by a `Connection: close` answer:
+    the server reads nothing after it (onair does this after
+    ONAIR_MAX_REQUESTS_PER_CONN requests). Responses must carry
+    Content-Length (onair's do)."""
 
     def __init__(self):
-        super().__init__()
+        self.transport = None
+        self.buf = b""
+        self.pending = collections.deque()
+        self.closing = False
         self.closed = False
+        self.error = None
         self.on_lost = None
+
+    @classmethod
+    async def open(cls, port, timeout):
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(cls, "127.0.0.1", port), timeout)
+        except (OSError, asyncio.TimeoutError) as e:
+            raise Failure(f"cannot connect to 127.0.0.1:{port}: {e!r}")
+        return conn
+
+    def connection_made(self, transport):
+        self.transport = transport
 
     def send(self, data, cb, tries=1):
         if self.closed:
@@ -115,23 +191,56 @@ class NotifyConn(HttpConn):
         except asyncio.TimeoutError:
             raise Failure(f"no response within {timeout}s to {data.split(b' ', 2)[:2]}")
 
-    def answered(self, entry, status, body):
-        entry[1](status, body)
+    def data_received(self, data):
+        buf = self.buf + data if self.buf else data
+        pos = 0
+        while True:
+            head_end = buf.find(b"\r\n\r\n", pos)
+            if head_end < 0:
+                break
+            head = buf[pos:head_end].lower()
+            try:
+                status = int(head[9:12])
+            except ValueError:
+                status = -1
+            i = head.find(b"\r\ncontent-length:")
+            if i >= 0:
+                j = head.find(b"\r\n", i + 2)
+                length = int(head[i + 17:j if j >= 0 else len(head)])
+            elif b"\r\ntransfer-encoding:" in head or status < 0:
+                self.error = f"unsupported response: {buf[pos:head_end][:200]!r}"
+                self.transport.abort()
+                return
+            else:
+                length = 0
+            end = head_end + 4 + length
+            if len(buf) < end:
+                break
+            body = buf[head_end + 4:end]
+            pos = end
+            if not self.pending:
+                self.error = "a response nobody asked for"
+                self.transport.abort()
+                return
+            if b"\r\nconnection: close" in head:
+                self.closing = True
+            self.pending.popleft()[1](status, body)
+        self.buf = buf[pos:]
 
     def connection_lost(self, exc):
         self.closed = True
-        super().connection_lost(exc)
-
-    def unanswered(self, entries):
+        self.closing = True
+        left, self.pending = list(self.pending), collections.deque()
         if self.on_lost is not None:
-            self.on_lost(self, entries)
+            self.on_lost(self, left)
         else:
-            for _, cb, _ in entries:
+            for _, cb, _ in left:
                 cb(0, b"")
 
     def close(self):
         self.on_lost = None
-        super().close()
+        if self.transport is not None:
+            self.transport.close()
 
 
 def request(port, method, path, body=None, headers=""):
@@ -149,7 +258,7 @@ async def create_accounts(port, count, concurrency, timeout):
     """Creates count user accounts, concurrency requests in flight (each on
     its own keep-alive connection). Returns [(account id, token)]."""
     run = f"{os.getpid()}-{time.time_ns() // 1000000}"
-    conns = [await NotifyConn.open(port, timeout) for _ in range(min(concurrency, count))]
+    conns = [await HttpConn.open(port, timeout) for _ in range(min(concurrency, count))]
     accounts = [None] * count
     next_index = 0
     started = time.monotonic()
@@ -173,7 +282,7 @@ async def create_accounts(port, count, concurrency, timeout):
                     raise Failure(f"timed out creating accounts ({i} of {count} started)")
                 if conn.closing:  # the server ended this keep-alive connection
                     conn.close()
-                    conn = conns[k] = await NotifyConn.open(port, timeout)
+                    conn = conns[k] = await HttpConn.open(port, timeout)
                 status, resp = await conn.call(request(port, "POST", "/accounts", body), remaining)
                 if status == 429:  # the per-IP limit: the runner raises it; wait if not
                     if not limited:
@@ -194,7 +303,11 @@ async def create_accounts(port, count, concurrency, timeout):
                 done = sum(a is not None for a in accounts)
                 log(f"  {done} of {count} accounts created")
 
-    await run_workers(conns, worker)
+    try:
+        await asyncio.gather(*(worker(k) for k in range(len(conns))))
+    finally:
+        for c in conns:
+            c.close()
     log(f"created {count} accounts in {time.monotonic() - started:.1f}s")
     return accounts
 
@@ -398,7 +511,7 @@ class Publisher:
 
     @classmethod
     async def open(cls, port, nconns, timeout):
-        return cls(port, [await NotifyConn.open(port, timeout) for _ in range(nconns)], timeout)
+        return cls(port, [await HttpConn.open(port, timeout) for _ in range(nconns)], timeout)
 
     def pending(self):
         return sum(len(c.pending) for c in self.conns) + len(self.waiting)
@@ -428,7 +541,7 @@ class Publisher:
 
     async def _replace(self, index):
         try:
-            conn = await NotifyConn.open(self.port, self.timeout)
+            conn = await HttpConn.open(self.port, self.timeout)
         except Failure as e:
             self._fail_all([], str(e))
             return
@@ -548,7 +661,7 @@ def _publisher_child(pipe, args):
 
 async def server_streams(port, timeout):
     """onair_sse_streams from GET /metrics, or None when absent."""
-    conn = await NotifyConn.open(port, timeout)
+    conn = await HttpConn.open(port, timeout)
     try:
         status, body = await conn.call(request(port, "GET", "/metrics"), timeout)
     finally:
@@ -811,6 +924,15 @@ async def phase_latency(args, accounts, out):
         raise Failure("latency: " + "; ".join(problems))
 
 
+def quiet_gc():
+    """No cyclic GC pauses while measuring: what the run allocates is freed
+    by reference counting, and a full collection over thousands of streams
+    would stall the loop for milliseconds."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+
+
 async def run(args, out):
     need = 0
     if args.phase in ("memory", "both"):
@@ -878,13 +1000,19 @@ def main():
         ap.error("--streams must be a multiple of --accounts")
 
     out = {}
-
-    def body():
+    rc = 0
+    try:
         streams = args.streams if args.phase != "latency" else 0
         raise_nofile(max(streams, args.clients) + 256)
         asyncio.run(run(args, out))
-
-    return run_main(log, out, body)
+    except Failure as e:
+        log(f"FAILED: {e}")
+        rc = 1
+    except KeyboardInterrupt:
+        rc = 130
+    out["ok"] = int(rc == 0)
+    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
+    return rc
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ Reported: complete gigs/s, requests/s, errors, failed gigs, latency per request
 (p50/p99/max, overall and per step), and CPU over the window of the server
 (--pid), its Redis (--redis-pid) and the generator itself, as % of one core.
 The generator is one asyncio loop per process with a Protocol per connection
-(bench/benchlib.py's Conn); --procs N splits the pairs over N processes
+(bench/gig_setup.py's Conn); --procs N splits the pairs over N processes
 (multiprocessing, spawn). If a generator process runs near 100% of a core it
 is the bottleneck: the figure is a lower bound and the run says so.
 
@@ -40,16 +40,18 @@ completed a gig); not when a budget is missed.
 """
 import argparse
 import asyncio
+import gc
 import json
+import math
 import multiprocessing
 import os
 import random
+import resource
 import sys
 import time
 
-from benchlib import (Conn, Failure, cpu_s, own_cpu_s, percentile, quiet_gc, raise_nofile,
-                      run_main)
-from gig_setup import request
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gig_setup import Conn, Failure, request  # noqa: E402
 
 monotonic_ns = time.monotonic_ns
 STEPS = ("create", "claim", "confirm", "handshake_c", "handshake_o", "start", "stop",
@@ -59,6 +61,28 @@ OPEN_STATUSES = "requested,claimed,confirmed,handshaked,started,stopped"
 
 def log(msg):
     print(f"gig_lifecycle: {msg}", file=sys.stderr, flush=True)
+
+
+def cpu_s(pid):
+    """CPU time (user + system, all threads) of process pid, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 class Stats:
@@ -316,7 +340,9 @@ async def worker_main(args, specs, start_pipe, indexes):
     for k in range(0, len(pairs), 64):
         await asyncio.gather(*(p.connect() for p in pairs[k:k + 64]))
     start_ns, warm_ns, end_ns = start_pipe()
-    quiet_gc()  # no collection pauses mid-run
+    gc.collect()
+    gc.freeze()
+    gc.disable()  # no collection pauses mid-run; what a gig allocates is freed by refcount
     await asyncio.sleep(max(0, (start_ns - monotonic_ns()) / 1e9))
     runner = Runner(args, pairs, start_ns, warm_ns, end_ns)
     cpu = {}
@@ -509,12 +535,21 @@ def main():
     if args.seconds <= 0 or args.procs < 1 or args.pairs < 0:
         ap.error("seconds and procs must be positive")
     out = {}
-
-    def body():
-        raise_nofile(4 * (args.pairs or 1000) + 256, strict=False)
+    rc = 0
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 4 * (args.pairs or 1000) + 256
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
         run(args, out)
-
-    return run_main(log, out, body)
+    except Failure as e:
+        log(f"FAILED: {e}")
+        rc = 1
+    except KeyboardInterrupt:
+        rc = 130
+    out["ok"] = int(rc == 0)
+    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
+    return rc
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ Human-readable lines go to stderr; the last line of stdout is key=value pairs.
 import argparse
 import asyncio
 import base64
+import collections
 import gzip
 import hashlib
 import json
@@ -52,13 +53,15 @@ import socket
 import sys
 import time
 
-from benchlib import Conn, Failure, result_line, run_workers
-
 ROLES = {"mapcust": "user", "mapop": "operator", "cust": "user", "op": "operator"}
 PASSWORD = "bench-password"
 MARKER = "gigbench:loaded"  # outside the prefix: which cache generation this Redis holds
 PARKING = (-45.0, -150.0)   # the South Pacific: where unused map operators go offline
 PAIRS_ORIGIN = (20.0, 100.0)
+
+
+class Failure(Exception):
+    """Ends the run with a message and a non-zero exit."""
 
 
 def log(msg):
@@ -227,7 +230,99 @@ def save_cache(path, tag, generation, accounts, keys):
     os.replace(tmp, path)
 
 
-# --- HTTP requests (bench/gig_lifecycle.py uses request() too) ---------------------
+# --- HTTP: lean keep-alive connections (bench/gig_lifecycle.py uses them too) -------
+
+
+class Conn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection. send(data) writes a request at once
+    and returns a future resolved to (status, body, latency_ns) when its
+    response has arrived; (0, b"", latency) when the connection is lost first.
+    `closing` is set by a `Connection: close` answer or a lost connection:
+    open a new one then. Responses must carry Content-Length (onair's do)."""
+
+    __slots__ = ("transport", "buf", "pending", "closing", "error")
+
+    def __init__(self):
+        self.transport = None
+        self.buf = b""
+        self.pending = collections.deque()
+        self.closing = False
+        self.error = None
+
+    @classmethod
+    async def open(cls, port, timeout=30):
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(cls, "127.0.0.1", port), timeout)
+        except (OSError, asyncio.TimeoutError) as e:
+            raise Failure(f"cannot connect to 127.0.0.1:{port}: {e!r}")
+        return conn
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def send(self, data):
+        fut = asyncio.get_running_loop().create_future()
+        if self.closing:
+            fut.set_result((0, b"", 0))
+            return fut
+        self.pending.append((fut, time.monotonic_ns()))
+        self.transport.write(data)
+        return fut
+
+    def data_received(self, data):
+        buf = self.buf + data if self.buf else data
+        pos = 0
+        now = 0
+        while True:
+            head_end = buf.find(b"\r\n\r\n", pos)
+            if head_end < 0:
+                break
+            head = buf[pos:head_end].lower()
+            try:
+                status = int(head[9:12])
+            except ValueError:
+                status = -1
+            i = head.find(b"\r\ncontent-length:")
+            if i >= 0:
+                j = head.find(b"\r\n", i + 2)
+                length = int(head[i + 17:j if j >= 0 else len(head)])
+            elif b"\r\ntransfer-encoding:" in head or status < 0:
+                self.error = f"unsupported response: {buf[pos:head_end][:200]!r}"
+                self.transport.abort()
+                return
+            else:
+                length = 0
+            end = head_end + 4 + length
+            if len(buf) < end:
+                break
+            body = buf[head_end + 4:end]
+            pos = end
+            if not self.pending:
+                self.error = "a response nobody asked for"
+                self.transport.abort()
+                return
+            if b"\r\nconnection: close" in head:
+                self.closing = True
+            if not now:
+                now = time.monotonic_ns()
+            fut, t0 = self.pending.popleft()
+            if not fut.done():
+                fut.set_result((status, body, now - t0))
+        self.buf = buf[pos:]
+
+    def connection_lost(self, exc):
+        self.closing = True
+        now = time.monotonic_ns()
+        while self.pending:
+            fut, t0 = self.pending.popleft()
+            if not fut.done():
+                fut.set_result((0, b"", now - t0))
+
+    def close(self):
+        if self.transport is not None:
+            self.transport.close()
 
 
 def request(method, path, token=None, body=None):
@@ -272,7 +367,11 @@ async def run_requests(port, reqs, concurrency, what):
                               f"{body[:300]!r}")
             results[i] = (status, body)
 
-    await run_workers(conns, worker)
+    try:
+        await asyncio.gather(*(worker(k) for k in range(len(conns))))
+    finally:
+        for c in conns:
+            c.close()
     return results
 
 
@@ -328,7 +427,11 @@ async def create_accounts(port, todo, concurrency, budget_s, total_before):
                 log(f"  {len(created)} accounts created ({rate:.1f}/s; "
                     f"{total_before + len(created)} in all)")
 
-    await run_workers(conns, worker)
+    try:
+        await asyncio.gather(*(worker(k) for k in range(len(conns))))
+    finally:
+        for c in conns:
+            c.close()
     return created
 
 
@@ -525,7 +628,9 @@ def main():
     except Failure as e:
         log(f"FAILED: {e}")
         rc = 1
-    return result_line(out, rc)
+    out["ok"] = int(rc == 0)
+    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
+    return rc
 
 
 if __name__ == "__main__":

@@ -11,17 +11,43 @@ Checks the server kept every connection open, then closes them all.
 The last line of stdout is key=value pairs for scripts.
 """
 import argparse
+import resource
 import selectors
 import socket
+import struct
 import sys
 import time
-
-from benchlib import LINGER_RST, Failure, raise_nofile, rss_kib
 
 
 def fail(msg):
     print(f"idle_conns: {msg}", file=sys.stderr)
     sys.exit(1)
+
+
+def rss_kib(pid):
+    """VmRSS of process pid, in KiB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError as e:
+        fail(f"cannot read /proc/{pid}/status: {e}")
+    fail(f"no VmRSS in /proc/{pid}/status")
+
+
+def raise_nofile(need):
+    """Raises RLIMIT_NOFILE to at least need, the hard limit too when root."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return
+        except (ValueError, OSError):
+            fail(f"open-file hard limit is {hard}, need {need}: run as root or raise it")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 class Conn:
@@ -105,9 +131,10 @@ def count_closed(socks):
 
 def close_all(socks):
     """Closes with RST (linger 0) so no TIME_WAIT ties up local ports."""
+    linger = struct.pack("ii", 1, 0)
     for s in socks:
         try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         except OSError:
             pass
         s.close()
@@ -145,7 +172,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failure as e:  # from benchlib's rss_kib and raise_nofile
-        fail(str(e))
+    main()

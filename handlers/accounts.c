@@ -72,20 +72,6 @@ static char *lower(arena *a, const char *s, size_t n) {
     return o;
 }
 
-/* Body fields every account route reads; extraction answers 422 itself. */
-static int extract(http_request *req, const json_doc *doc, const struct json_field *f, size_t n) {
-    if (json_type(doc, 0) != JSON_OBJECT) {
-        handler_invalid(req, 422, "invalid", "body", "must be a JSON object");
-        return -1;
-    }
-    const char *field, *reason;
-    if (json_extract(doc, 0, &req->arena, f, n, &field, &reason) < 0) {
-        handler_invalid(req, 422, "invalid", field, reason);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- creation, shared by POST /accounts, /auth/register and the admin bootstrap ---- */
 
 struct identity {
@@ -357,7 +343,7 @@ void accounts_create(http_request *req) {
          .out = &org,
          .present = &has_org},
     };
-    if (extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
+    if (handler_extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
         return;
     if (!valid_type(na->type)) {
         handler_invalid(req, 422, "invalid", "type", "must be user, operator, dealer or admin");
@@ -458,7 +444,7 @@ void auth_register(http_request *req) {
          .max_len = 32,
          .out = &code},
     };
-    if (extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
+    if (handler_extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
         return;
     if (add_identity(req, na, "email", email, elen) < 0 || check_names(req, na, username, ulen) < 0)
         return;
@@ -541,7 +527,7 @@ static struct login *login_begin(http_request *req, bool change) {
          .out = &l->newpassword,
          .len_out = &l->newlen},
     };
-    if (extract(req, &doc, fields, change ? 4 : 3) < 0)
+    if (handler_extract(req, &doc, fields, change ? 4 : 3) < 0)
         return NULL;
     if (has_email && elen) {
         l->identifier = lower(&req->arena, email, elen);
@@ -806,7 +792,7 @@ static int read_location(http_request *req, bool required, double *lat, double *
          .out = lon,
          .present = &has_lon},
     };
-    if (extract(req, &doc, fields, 2) < 0)
+    if (handler_extract(req, &doc, fields, 2) < 0)
         return -1;
     if (has_lat != has_lon) {
         handler_invalid(req, 422, "invalid", has_lat ? "longitude" : "latitude", "is required");
@@ -892,7 +878,7 @@ void accounts_update(http_request *req) {
          .out = &org,
          .present = &has_org},
     };
-    if (extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
+    if (handler_extract(req, &doc, fields, sizeof fields / sizeof fields[0]) < 0)
         return;
     /* null takes the account out of its organization: a change too. */
     has_org = json_get(&doc, 0, "organization") >= 0;

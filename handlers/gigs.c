@@ -381,7 +381,6 @@ void gigs_create(http_request *req) {
         return;
     struct create *c = arena_calloc(&req->arena, sizeof *c);
     bool has_device = false;
-    const char *field, *reason;
     const struct json_field fields[] = {
         {.name = "latitude", .type = JSON_NUMBER, .required = true, .out = &c->lat},
         {.name = "longitude", .type = JSON_NUMBER, .required = true, .out = &c->lon},
@@ -393,14 +392,8 @@ void gigs_create(http_request *req) {
          .out = &c->device,
          .present = &has_device},
     };
-    if (json_type(&doc, 0) != JSON_OBJECT) {
-        resp_error(req, 422, "invalid", "The body must be an object");
+    if (handler_extract(req, &doc, fields, 3) < 0)
         return;
-    }
-    if (json_extract(&doc, 0, &req->arena, fields, 3, &field, &reason) < 0) {
-        handler_invalid(req, 422, "invalid", field, reason);
-        return;
-    }
     if (check_location(req, c->lat, c->lon, "latitude", "longitude") < 0)
         return;
     if (!has_device) {

@@ -94,6 +94,11 @@ void json_resp_send(http_request *req, struct json_resp *r, int status);
 void handler_invalid(http_request *req, int status, const char *code, const char *field,
                      const char *reason);
 
+/* Reads the body's fields (json_extract), answering 422 itself when the
+ * body is not an object or a field is wrong.  Returns 0, or -1 when it
+ * answered. */
+int handler_extract(http_request *req, const json_doc *doc, const struct json_field *f, size_t n);
+
 /* A point on Earth: 0, or -1 after answering 422 naming the bad field. */
 int check_location(http_request *req, double lat, double lon, const char *latname,
                    const char *lonname);

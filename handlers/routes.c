@@ -130,6 +130,19 @@ void handler_invalid(http_request *req, int status, const char *code, const char
     json_resp_send(req, &r, status);
 }
 
+int handler_extract(http_request *req, const json_doc *doc, const struct json_field *f, size_t n) {
+    if (json_type(doc, 0) != JSON_OBJECT) {
+        handler_invalid(req, 422, "invalid", "body", "must be a JSON object");
+        return -1;
+    }
+    const char *field, *reason;
+    if (json_extract(doc, 0, &req->arena, f, n, &field, &reason) < 0) {
+        handler_invalid(req, 422, "invalid", field, reason);
+        return -1;
+    }
+    return 0;
+}
+
 int check_location(http_request *req, double lat, double lon, const char *latname,
                    const char *lonname) {
     if (!isfinite(lat) || lat < -90 || lat > 90) {

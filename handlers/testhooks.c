@@ -235,7 +235,7 @@ void testhook_notify(http_request *req) {
     json_doc doc;
     if (handler_parse_json(req, &doc) < 0)
         return;
-    const char *to, *event, *field, *reason;
+    const char *to, *event;
     size_t tolen;
     int data;
     const struct json_field fields[] = {
@@ -254,14 +254,8 @@ void testhook_notify(http_request *req) {
          .out = &event},
         {.name = "data", .type = JSON_OBJECT, .required = true, .out = &data},
     };
-    if (json_type(&doc, 0) != JSON_OBJECT) {
-        resp_error(req, 422, "invalid", "The body must be an object");
+    if (handler_extract(req, &doc, fields, 3) < 0)
         return;
-    }
-    if (json_extract(&doc, 0, &req->arena, fields, 3, &field, &reason) < 0) {
-        handler_invalid(req, 422, "invalid", field, reason);
-        return;
-    }
     if (strpbrk(event, "\r\n")) {
         handler_invalid(req, 422, "invalid", "event", "must be one line");
         return;

@@ -19,7 +19,7 @@ import re
 import socket
 import time
 
-from harness import HOST, Response, wait_until
+from harness import HOST, Response, SocketOwner, wait_until
 
 ID_RE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -53,7 +53,7 @@ class Event:
         return f"<Event id={self.id!r} event={self.event!r} data={self.data[:200]!r}>"
 
 
-class SseStream:
+class SseStream(SocketOwner):
     def __init__(self, port, token=None, query_token=None, last_event_id=None, scheme="Bearer",
                  path="/events", headers=None, rcvbuf=None, timeout=5, method="GET"):
         self.port = port
@@ -293,18 +293,6 @@ class SseStream:
             if not self._read_some(deadline) and time.monotonic() >= deadline:
                 return self.eof
         return True
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return (f"<SseStream :{self.port} {self.status} events={len(self.events)} "

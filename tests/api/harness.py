@@ -475,7 +475,24 @@ class ConnectionClosed(Exception):
     pass
 
 
-class RawConn:
+class SocketOwner:
+    """Something that holds self.sock: close() never raises, and it is a
+    context manager that closes it."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class RawConn(SocketOwner):
     """A raw TCP connection with a response reader that copes with pipelining."""
 
     def __init__(self, port, timeout=5):
@@ -595,17 +612,6 @@ class RawConn:
             self.buf += data
             raise AssertionError(f"server sent unexpected bytes: {self.buf[:300]!r}")
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # --------------------------------------------------------------------------

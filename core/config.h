@@ -34,6 +34,9 @@ struct config {
     uint64_t token_ttl_s;
     uint64_t geo_radius_m;
     uint64_t gig_location_max_age_s;
+    uint64_t map_cache_ms;
+    uint64_t map_cell_m;
+    uint64_t map_cache_bytes;
     uint64_t gig_claim_timeout_ms;
     uint64_t gig_confirm_timeout_ms;
     uint64_t stream_accept_timeout_ms;

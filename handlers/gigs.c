@@ -15,12 +15,11 @@
 #include "handlers/auth.h"
 #include "handlers/events.h"
 #include "handlers/handlers.h"
+#include "handlers/map.h"
 #include "handlers/media.h"
 #include "storage/keys.h"
 #include "storage/reaper.h"
 
-#define MAP_MAX 50
-#define MAP_SCAN "500" /* nearest operators looked at per search */
 #define GIG_KIND "gig" /* reaper kind: the gig's current deadline */
 
 /* ---- the gig object ---- */
@@ -202,96 +201,6 @@ static const char *gig_param(http_request *req, size_t *len) {
     return id;
 }
 
-/* ---- the map ---- */
-
-/* Parses a whole route parameter as a number. */
-static int param_number(http_request *req, int i, double *out) {
-    size_t n;
-    const char *s = http_param(req, i, &n);
-    char *end;
-    if (!s || !n)
-        return -1;
-    *out = strtod(s, &end);
-    return end == s + n && isfinite(*out) ? 0 : -1;
-}
-
-/* Runs gig_map.lua around a point. */
-static int map_search(double lat, double lon, rds_cb cb, void *ud) {
-    char geo[KEY_MAX], slat[32], slon[32], radius[24], now[24], age[24], max[8];
-    key_named(geo, "geo:operator");
-    snprintf(slat, sizeof slat, "%.7f", lat);
-    snprintf(slon, sizeof slon, "%.7f", lon);
-    snprintf(radius, sizeof radius, "%llu", (unsigned long long)srv.cfg.geo_radius_m);
-    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
-    snprintf(age, sizeof age, "%llu", (unsigned long long)srv.cfg.gig_location_max_age_s * 1000);
-    snprintf(max, sizeof max, "%d", MAP_MAX);
-    const char *argv[9] = {geo, keys_prefix(), slon, slat, radius, now, age, max, MAP_SCAN};
-    return rds_eval(srv.redis, SCRIPT_gig_map, cb, ud, 1, 9, argv, NULL);
-}
-
-#define MAP_ROW 8 /* id, distance, lat, lon, firstName, lastName, ratingSum, ratingCount */
-
-static void on_map(redisReply *reply, int err, void *ud) {
-    http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % MAP_ROW) {
-        resp_unavailable(req);
-        return;
-    }
-    buf b;
-    buf_init(&b, &req->arena);
-    json_writer w;
-    json_w_init(&w, &b);
-    json_w_arr_open(&w);
-    for (size_t i = 0; i < reply->elements; i += MAP_ROW) {
-        redisReply **f = reply->element + i;
-        if (f[0]->type != REDIS_REPLY_STRING)
-            continue;
-        json_w_obj_open(&w);
-        json_w_key(&w, "account");
-        json_w_obj_open(&w);
-        json_w_key(&w, "id");
-        json_w_str(&w, f[0]->str, f[0]->len);
-        json_w_key(&w, "firstName");
-        json_w_cstr(&w, f[4]->type == REDIS_REPLY_STRING ? f[4]->str : "");
-        json_w_key(&w, "lastName");
-        json_w_cstr(&w, f[5]->type == REDIS_REPLY_STRING ? f[5]->str : "");
-        long long sum = f[6]->type == REDIS_REPLY_STRING ? strtoll(f[6]->str, NULL, 10) : 0;
-        long long count = f[7]->type == REDIS_REPLY_STRING ? strtoll(f[7]->str, NULL, 10) : 0;
-        json_w_key(&w, "rating");
-        if (count > 0)
-            json_w_double(&w, round((double)sum * 10 / (double)count) / 10);
-        else
-            json_w_null(&w);
-        json_w_obj_close(&w);
-        json_w_key(&w, "location");
-        json_w_obj_open(&w);
-        number(&w, "latitude", f[2]->type == REDIS_REPLY_STRING ? f[2]->str : "0");
-        number(&w, "longitude", f[3]->type == REDIS_REPLY_STRING ? f[3]->str : "0");
-        json_w_obj_close(&w);
-        json_w_key(&w, "distance");
-        json_w_double(&w, f[1]->type == REDIS_REPLY_STRING ? strtod(f[1]->str, NULL) : 0);
-        json_w_obj_close(&w);
-    }
-    json_w_arr_close(&w);
-    resp_json(req, 200, &b);
-}
-
-void map_get(http_request *req) {
-    double lat, lon;
-    if (param_number(req, 0, &lat) < 0) {
-        handler_invalid(req, 422, "invalid", "lat", "must be a number");
-        return;
-    }
-    if (param_number(req, 1, &lon) < 0) {
-        handler_invalid(req, 422, "invalid", "long", "must be a number");
-        return;
-    }
-    if (check_location(req, lat, lon, "lat", "long") < 0)
-        return;
-    if (map_search(lat, lon, on_map, req) < 0)
-        resp_unavailable(req);
-}
-
 /* ---- requesting ---- */
 
 struct create {
@@ -340,14 +249,12 @@ static void on_created(redisReply *reply, int err, void *ud) {
 
 /* The nearest available operators are known: offer the gig to those still
  * available when the script runs. */
-static void on_candidates(redisReply *reply, int err, void *ud) {
+static void on_candidates(http_request *req, const char **ids, size_t n, void *ud) {
     struct create *c = ud;
-    http_request *req = c->req;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % MAP_ROW) {
+    if (!ids) {
         resp_unavailable(req);
         return;
     }
-    size_t n = reply->elements / MAP_ROW;
     char gig[KEY_MAX], acct[KEY_MAX], slat[32], slon[32], iso[32], now[24], due[24], age[24];
     key_entity(gig, "gig", c->id, 36, NULL);
     key_entity(acct, "acct", req->account->id, strlen(req->account->id), NULL);
@@ -365,7 +272,7 @@ static void on_candidates(redisReply *reply, int err, void *ud) {
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
         argv[argc++] = head[i];
     for (size_t i = 0; i < n && i < MAP_MAX; i++)
-        argv[argc++] = reply->element[i * MAP_ROW]->str;
+        argv[argc++] = ids[i];
     if (rds_eval(srv.redis, SCRIPT_gig_create, on_created, c, 2, argc, argv, NULL) < 0)
         resp_unavailable(req);
 }
@@ -405,7 +312,7 @@ void gigs_create(http_request *req) {
     }
     c->req = req;
     uuid_v4(c->id);
-    if (map_search(c->lat, c->lon, on_candidates, c) < 0)
+    if (map_nearest(req, c->lat, c->lon, on_candidates, c) < 0)
         resp_unavailable(req);
 }
 

@@ -49,8 +49,10 @@ void orgs_get(http_request *req);
 void orgs_update(http_request *req);
 void orgs_delete(http_request *req);
 
-/* gigs.c */
+/* map.c */
 void map_get(http_request *req);
+
+/* gigs.c */
 void gigs_create(http_request *req);
 void gigs_list(http_request *req);
 void gigs_get(http_request *req);

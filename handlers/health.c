@@ -4,6 +4,7 @@
 #include "core/server.h"
 #include "handlers/events.h"
 #include "handlers/handlers.h"
+#include "handlers/map.h"
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
@@ -33,5 +34,6 @@ void metrics_get(http_request *req) {
     buf_init(&b, &req->arena);
     metrics_render(&b);
     events_metrics(&b);
+    map_metrics(&b);
     resp_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data, b.len);
 }

@@ -10,6 +10,7 @@
 #include "core/server.h"
 #include "handlers/auth.h"
 #include "handlers/events.h"
+#include "handlers/map.h"
 #include "protocol/json.h"
 
 #define ROUTE(m, p, f, ...)                                                                        \
@@ -75,6 +76,7 @@ int handlers_init(void) {
     if (trusted_proxies_init(srv.cfg.trusted_proxies) < 0)
         return -1;
     accounts_init();
+    map_init();
     if (events_init() < 0 || gigs_init() < 0)
         return -1;
     return testhooks_init();
@@ -82,10 +84,12 @@ int handlers_init(void) {
 
 void handlers_close(void) {
     events_close();
+    map_close();
 }
 
 void handlers_free(void) {
     events_free();
+    map_free();
 }
 
 void handlers_on_ready(void) {

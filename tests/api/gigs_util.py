@@ -59,8 +59,10 @@ def is_num(v):
 
 def gig_env(factory, redis_server, **extra):
     """Instances A and B on redis_server with the known secret, the admin,
-    the Jitsi settings of JITSI and these extra settings."""
-    env = dict(JITSI)
+    the Jitsi settings of JITSI and these extra settings.  The map's cache is
+    off unless asked for: these tests read the store's view at once (the
+    cache has its own, test_map_cache.py)."""
+    env = dict(JITSI, ONAIR_MAP_CACHE_MS="0")
     env.update({k: str(v) for k, v in extra.items()})
     e = server_env(**env)
     a = ready(factory(redis_server, env=e))

@@ -1,7 +1,8 @@
 /* Unit tests for protocol/vin.c.  The check digits and model years below were
- * worked out apart from the code under test (by hand and with a separate
- * Python implementation of 49 CFR 565); the first five VINs are published
- * examples. */
+ * worked out apart from the code under test (with a separate Python
+ * implementation of 49 CFR 565, and by hand for the year cycle); some VINs
+ * are quoted in public examples (1HGCM82633A004352, Wikipedia's
+ * 1M8GDM9AXKP042788), the others were made for the test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,9 +26,9 @@ struct vec {
 };
 
 static const struct vec vectors[] = {
-    /* Published: a 2003 Honda Accord, the all-ones VIN, Wikipedia's worked
-     * example (check digit X; 'K' is 1989 or 2019, the rule takes the later),
-     * a 2007 Accord, a 2012 Model S. */
+    /* A 2003 Honda Accord, the all-ones VIN, Wikipedia's worked example
+     * (check digit X; 'K' is 1989 or 2019, the rule takes the later), a 2007
+     * Accord, a 2012 Model S. */
     {"1HGCM82633A004352", true, true, "Honda", "North America", 2003},
     {"11111111111111111", true, true, NULL, "North America", 2001},
     {"1M8GDM9AXKP042788", true, true, NULL, "North America", 2019},

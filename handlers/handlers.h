@@ -66,6 +66,9 @@ void gigs_stop(http_request *req);
 void gigs_rate(http_request *req);
 int gigs_init(void); /* the media provider and the gig deadline kind */
 
+/* vin.c */
+void vin_get(http_request *req);
+
 /* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
 int read_paging(http_request *req, long *limit, long *offset);
 

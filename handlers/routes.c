@@ -59,6 +59,9 @@ const struct route routes[] = {
     ROUTE(POST, "/gigs/stop/:gigId", gigs_stop, ACCOUNT),
     ROUTE(POST, "/gigs/rate/:gigId", gigs_rate, ACCOUNT),
 
+    /* Dealer streams (API.md §5) */
+    ROUTE(GET, "/vin/:vinId", vin_get, .auth = AUTH_NONE),
+
     /* Real-time events (API.md §9) */
     ROUTE(GET, "/events", events_get, ACCOUNT, TOKEN_IN_QUERY),
 

@@ -643,31 +643,110 @@ void events_get(http_request *req) {
 
 /* ---- notify ---- */
 
+/* The events produced in one turn of the loop, published together by one
+ * call of events_publish.lua when the turn's I/O has been handled (a check
+ * handle), or sooner when the batch is full. */
+#define BATCH_MAX 64
+#define BATCH_BYTES (256 * 1024)
+
+static struct {
+    uv_check_t flush;
+    bool armed, closed;
+    size_t n;
+    buf bytes;                 /* keys, names and data, back to back */
+    size_t lens[BATCH_MAX][3]; /* key, event, data */
+} batch;
+
 static void on_published(redisReply *reply, int err, void *ud) {
-    (void)ud;
-    if (err || !reply || reply->type != REDIS_REPLY_STRING)
-        log_warn("events", "an event could not be published: %s",
+    size_t n = (size_t)(uintptr_t)ud;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY)
+        log_warn("events", "%zu event(s) could not be published: %s", n,
                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "store unavailable");
+}
+
+/* The events argv of events_publish.lua: KEYS, then max and ttl, then each
+ * event's name and data. */
+static int publish(size_t n, const char *const *keys, const size_t (*lens)[3],
+                   const char *const *names, const char *const *data, rds_cb cb, void *ud) {
+    char max[24], ttl[24];
+    snprintf(max, sizeof max, "%llu", (unsigned long long)srv.cfg.events_replay_max);
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)srv.cfg.events_replay_ttl_s);
+    const char *argv[3 * BATCH_MAX + 2];
+    size_t argl[3 * BATCH_MAX + 2];
+    for (size_t i = 0; i < n; i++) {
+        argv[i] = keys[i];
+        argl[i] = lens[i][0];
+        argv[n + 2 + 2 * i] = names[i];
+        argl[n + 2 + 2 * i] = lens[i][1];
+        argv[n + 3 + 2 * i] = data[i];
+        argl[n + 3 + 2 * i] = lens[i][2];
+    }
+    argv[n] = max;
+    argl[n] = strlen(max);
+    argv[n + 1] = ttl;
+    argl[n + 1] = strlen(ttl);
+    return rds_eval(srv.redis, SCRIPT_events_publish, cb, ud, (int)n, (int)(3 * n + 2), argv, argl);
+}
+
+static void flush(void) {
+    if (batch.armed) {
+        uv_check_stop(&batch.flush);
+        batch.armed = false;
+    }
+    size_t n = batch.n;
+    if (!n)
+        return;
+    const char *keys[BATCH_MAX], *names[BATCH_MAX], *data[BATCH_MAX];
+    const char *p = batch.bytes.data;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = p;
+        names[i] = p += batch.lens[i][0];
+        data[i] = p += batch.lens[i][1];
+        p += batch.lens[i][2];
+    }
+    if (publish(n, keys, batch.lens, names, data, on_published, (void *)(uintptr_t)n) < 0)
+        log_warn("events", "%zu event(s) lost: the store is unavailable", n);
+    batch.n = 0;
+    batch.bytes.len = 0;
+}
+
+static void on_flush(uv_check_t *h) {
+    (void)h;
+    flush();
 }
 
 int events_publish(const char *kind, const char *id, size_t idlen, const char *event,
                    const char *data, size_t datalen, rds_cb cb, void *ud) {
-    char key[KEY_MAX], max[24], ttl[24];
-    size_t klen = key_entity(key, kind, id, idlen, ":events");
-    snprintf(max, sizeof max, "%llu", (unsigned long long)srv.cfg.events_replay_max);
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)srv.cfg.events_replay_ttl_s);
-    const char *argv[5] = {key, event, data, max, ttl};
-    size_t lens[5] = {klen, strlen(event), datalen, strlen(max), strlen(ttl)};
-    if (!klen)
+    char key[KEY_MAX];
+    size_t lens[1][3] = {{key_entity(key, kind, id, idlen, ":events"), strlen(event), datalen}};
+    const char *keys[1] = {key};
+    if (!lens[0][0])
         return -1;
-    return rds_eval(srv.redis, SCRIPT_events_publish, cb, ud, 1, 5, argv, lens);
+    return publish(1, keys, lens, &event, &data, cb, ud);
 }
 
 void events_notify(const char *kind, const char *id, size_t idlen, const char *event,
                    const char *data, size_t datalen) {
-    if (events_publish(kind, id, idlen, event, data, datalen, on_published, NULL) < 0)
+    char key[KEY_MAX];
+    size_t klen = key_entity(key, kind, id, idlen, ":events"), elen = strlen(event);
+    if (!klen || batch.closed || !rds_ready(srv.redis)) {
         log_warn("events", "event %s for %s:%.*s lost: the store is unavailable", event, kind,
                  (int)idlen, id);
+        return;
+    }
+    if (batch.n == BATCH_MAX || batch.bytes.len + klen + elen + datalen > BATCH_BYTES)
+        flush();
+    size_t *l = batch.lens[batch.n++];
+    l[0] = klen;
+    l[1] = elen;
+    l[2] = datalen;
+    buf_append(&batch.bytes, key, klen);
+    buf_append(&batch.bytes, event, elen);
+    buf_append(&batch.bytes, data, datalen);
+    if (!batch.armed) {
+        uv_check_start(&batch.flush, on_flush);
+        batch.armed = true;
+    }
 }
 
 void events_notify_many(const char *kind, const char *const *ids, size_t n, const char *event,
@@ -691,6 +770,9 @@ bool events_ready(void) {
 
 int events_init(void) {
     strmap_init(&ev.channels);
+    buf_init(&batch.bytes, NULL);
+    uv_check_init(srv.loop, &batch.flush);
+    uv_unref((uv_handle_t *)&batch.flush);
     buf_init(&ev.frame, NULL);
     arena_init(&ev.scratch);
     unsigned char rnd[8];
@@ -712,6 +794,12 @@ int events_init(void) {
 }
 
 void events_close(void) {
+    /* What handlers produced last goes out before the command connection
+     * closes. */
+    flush();
+    batch.closed = true;
+    uv_close((uv_handle_t *)&batch.flush, NULL);
+    buf_free(&batch.bytes);
     /* Streams closed first (draining); closing the subscriber fails the
      * confirmations in flight and drops every subscription, which frees
      * each recipient without streams. */

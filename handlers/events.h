@@ -30,17 +30,19 @@ bool events_ready(void);
 
 /* Sends `event` with the JSON `data` (one value, normally an object) to the
  * recipient's open streams on every instance, and keeps it for replay.
- * Fire-and-forget: a failure is logged (the event is lost only if Redis
- * cannot take it). */
+ * Fire-and-forget: the events of one turn of the loop are published by one
+ * script call after the turn's I/O, in the order they were made; a failure is
+ * logged (the event is lost only if Redis cannot take it). */
 void events_notify(const char *kind, const char *id, size_t idlen, const char *event,
                    const char *data, size_t datalen);
 
-/* The same event to several recipients of one kind (pipelined). */
+/* The same event to several recipients of one kind. */
 void events_notify_many(const char *kind, const char *const *ids, size_t n, const char *event,
                         const char *data, size_t datalen);
 
-/* events_notify with a completion: cb gets the event's id (a string reply)
- * or an error.  Returns -1 at once when the store is not ready. */
+/* events_notify at once, with a completion: cb gets an array reply holding
+ * the event's id, or an error.  Returns -1 at once when the store is not
+ * ready. */
 int events_publish(const char *kind, const char *id, size_t idlen, const char *event,
                    const char *data, size_t datalen, rds_cb cb, void *ud);
 

@@ -218,14 +218,15 @@ int testhooks_init(void) {
 
 static void on_notified(redisReply *reply, int err, void *ud) {
     http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_STRING) {
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
         resp_unavailable(req);
         return;
     }
     struct json_resp r;
     json_resp_begin(req, &r);
     json_w_key(&r.w, "id");
-    json_w_str(&r.w, reply->str, reply->len);
+    json_w_str(&r.w, reply->element[0]->str, reply->element[0]->len);
     json_resp_send(req, &r, 200);
 }
 

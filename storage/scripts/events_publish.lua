@@ -1,12 +1,18 @@
--- Appends an event to a recipient's log and publishes it to every instance,
--- atomically: the order of the log is the order of publication.
--- KEYS[1]  the recipient's event log (a Stream), also the Pub/Sub channel
--- ARGV[1]  event name
--- ARGV[2]  data (JSON)
--- ARGV[3]  entries kept (at least; trimming is approximate)
--- ARGV[4]  seconds the log lives after its newest event
--- Returns the event's id.  The message is "<id>\n<event>\n<data>".
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[1], 'd', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', KEYS[1], id .. '\n' .. ARGV[1] .. '\n' .. ARGV[2])
-return id
+-- Appends events to their recipients' logs and publishes each to every
+-- instance, atomically and in order: the order of a log is the order of
+-- publication.  One call carries the events an instance produced in one
+-- turn of its loop.
+-- KEYS[i]  the i-th event's recipient log (a Stream), also its Pub/Sub channel
+-- ARGV[1]  entries kept per log (at least; trimming is approximate)
+-- ARGV[2]  seconds a log lives after its newest event
+-- ARGV[1 + 2i], ARGV[2 + 2i]  the i-th event's name and data (JSON)
+-- Returns the events' ids.  A message is "<id>\n<event>\n<data>".
+local ids = {}
+for i, key in ipairs(KEYS) do
+  local event, data = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
+  local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[1], '*', 'e', event, 'd', data)
+  redis.call('EXPIRE', key, ARGV[2])
+  redis.call('PUBLISH', key, id .. '\n' .. event .. '\n' .. data)
+  ids[i] = id
+end
+return ids

@@ -21,6 +21,9 @@ static void clear_env(void) {
     unsetenv("ONAIR_MAX_BODY_BYTES");
     unsetenv("ONAIR_TEST_HOOKS");
     unsetenv("ONAIR_SECRET");
+    unsetenv("ONAIR_PUSHER_APP_ID");
+    unsetenv("ONAIR_PUSHER_KEY");
+    unsetenv("ONAIR_PUSHER_SECRET");
 }
 
 static void test_defaults(void **state) {
@@ -125,6 +128,40 @@ static void test_secret_and_help(void **state) {
     config_free(&cfg);
 }
 
+/* The Pusher app: unset by default (/socket/auth then answers 503), each part
+ * a flag or a variable, and a key without its app id and secret refused. */
+static void test_pusher(void **state) {
+    clear_env();
+    struct config cfg;
+    const char *none[] = {"onair"};
+    assert_int_equal(load(&cfg, 1, none), 0);
+    assert_null(cfg.pusher_app_id);
+    assert_null(cfg.pusher_key);
+    assert_null(cfg.pusher_secret);
+    config_free(&cfg);
+
+    setenv("ONAIR_PUSHER_APP_ID", "12345", 1);
+    setenv("ONAIR_PUSHER_SECRET", "env-secret", 1);
+    const char *argv[] = {"onair", "--pusher-key", "278d425bdf160c739803",
+                          "--pusher-secret=7ad3773142a6692b25b8"};
+    assert_int_equal(load(&cfg, 4, argv), 0);
+    assert_string_equal(cfg.pusher_app_id, "12345");
+    assert_string_equal(cfg.pusher_key, "278d425bdf160c739803");
+    assert_string_equal(cfg.pusher_secret, "7ad3773142a6692b25b8"); /* the flag wins */
+    config_free(&cfg);
+
+    clear_env();
+    const char *a1[] = {"onair", "--pusher-key", "k", "--pusher-secret", "s"};
+    expect_error(5, a1, "ONAIR_PUSHER_KEY: needs");
+    const char *a2[] = {"onair", "--pusher-key", "k", "--pusher-app-id", "1"};
+    expect_error(5, a2, "ONAIR_PUSHER_KEY: needs");
+    const char *help[] = {"onair", "--help"};
+    assert_int_equal(load(&cfg, 2, help), 1);
+    assert_non_null(strstr(err, "--pusher-app-id"));
+    assert_non_null(strstr(err, "ONAIR_PUSHER_SECRET"));
+    config_free(&cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -132,6 +169,7 @@ int main(void) {
         cmocka_unit_test(test_flag_overrides_bad_env),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_secret_and_help),
+        cmocka_unit_test(test_pusher),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

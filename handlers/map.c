@@ -154,8 +154,12 @@ static int rank(const struct map_set *s, double lat, double lon, double offset,
 
 static void respond(http_request *req, const struct map_set *s, const struct geo_hit *hits,
                     size_t n) {
+    size_t size = 2;
+    for (size_t i = 0; i < n; i++)
+        size += s->rows[hits[i].index].jlen + 24;
     buf b;
     buf_init(&b, &req->arena);
+    buf_reserve(&b, size); /* one allocation for the whole answer */
     buf_append(&b, "[", 1);
     for (size_t i = 0; i < n; i++) {
         const struct map_row *r = &s->rows[hits[i].index];

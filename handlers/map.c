@@ -255,6 +255,7 @@ struct cell {
     struct geo_cell g;
     struct map_set *set;  /* the newest answer, or NULL */
     uint64_t fresh_until; /* loop time, ms */
+    uint64_t asked;       /* loop time of the latest request */
     bool loading;
     struct waiter *waiters, **tail;
     size_t keylen;
@@ -336,30 +337,46 @@ static void load(struct cell *c) {
     }
 }
 
+static struct cell *cell_new(const char *key, size_t klen, const struct geo_cell *g) {
+    struct cell *c = calloc(1, sizeof *c);
+    c->g = *g;
+    c->tail = &c->waiters;
+    memcpy(c->key, key, klen);
+    c->keylen = klen;
+    strmap_put(&mc.cells, c->key, klen, c);
+    c->next = mc.all;
+    if (mc.all)
+        mc.all->prev = c;
+    mc.all = c;
+    mc.ncells++;
+    return c;
+}
+
 static void answer_cached(http_request *req, double lat, double lon, const struct geo_cell *g) {
     char key[48];
     size_t klen =
         (size_t)snprintf(key, sizeof key, "%lld,%lld", (long long)g->row, (long long)g->col);
     struct cell *c = strmap_get(&mc.cells, key, klen);
-    if (c && c->set && uv_now(srv.loop) < c->fresh_until) {
+    uint64_t now = uv_now(srv.loop);
+    if (c && c->set && now < c->fresh_until) {
         mc.hits++;
+        c->asked = now;
         answer_from(req, c, lat, lon);
         return;
     }
     mc.misses++;
-    if (!c) {
-        c = calloc(1, sizeof *c);
-        c->g = *g;
-        c->tail = &c->waiters;
-        memcpy(c->key, key, klen);
-        c->keylen = klen;
-        strmap_put(&mc.cells, c->key, klen, c);
-        c->next = mc.all;
-        if (mc.all)
-            mc.all->prev = c;
-        mc.all = c;
-        mc.ncells++;
+    /* A cell's search costs the store several times a point's: it is made
+     * for cells asked for again within the cache time, not for every point
+     * of a city whose callers are spread thin. */
+    bool warm = c && (c->loading || now - c->asked < srv.cfg.map_cache_ms);
+    if (!warm) {
+        if (!c)
+            c = cell_new(key, klen, g);
+        c->asked = now;
+        answer_point(req, lat, lon);
+        return;
     }
+    c->asked = now;
     struct waiter *w = arena_alloc(&req->arena, sizeof *w);
     *w = (struct waiter){.req = req, .lat = lat, .lon = lon};
     *c->tail = w;
@@ -368,13 +385,13 @@ static void answer_cached(http_request *req, double lat, double lon, const struc
         load(c);
 }
 
-/* Drops the cells nobody read while they were fresh. */
+/* Drops the cells that are stale and not asked for lately. */
 static void on_sweep(uv_timer_t *t) {
     (void)t;
     uint64_t now = uv_now(srv.loop);
     for (struct cell *c = mc.all, *next; c; c = next) {
         next = c->next;
-        if (!c->loading && now >= c->fresh_until)
+        if (!c->loading && now >= c->fresh_until && now - c->asked >= srv.cfg.map_cache_ms)
             drop(c);
     }
 }

@@ -446,6 +446,13 @@ setup_map_1k() {
   map_setup "$1" 1000 map_1k
 }
 
+# map_city: random points all over the operators' city (the cache's worst
+# case: few callers share a cell).
+setup_map_city() {
+  map_setup "$1" "$MAP_OPERATORS" map_city
+  script_args+=("$GIG_CENTER_LAT" "$GIG_CENTER_LONG" 5000)
+}
+
 # gig_scenario NAME MIN_GIGS_PER_S
 # Complete gigs a second on onair (nginx has no equivalent):
 # bench/gig_lifecycle.py drives GIG_PAIRS customer/operator pairs, each in its
@@ -624,6 +631,7 @@ scenarios() {
   events_scenario events 4 50
   gig_env scenario map_1k "/map/$GIG_CENTER_LAT/$GIG_CENTER_LONG" auth_get.lua 0.3 -t2 -c64
   gig_env scenario map "/map/$GIG_CENTER_LAT/$GIG_CENTER_LONG" auth_get.lua 0.3 -t2 -c64
+  gig_env scenario map_city /map map_city.lua 0.3 -t2 -c64
   gig_env gig_scenario gig_lifecycle 2000
 }
 

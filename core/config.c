@@ -62,6 +62,8 @@ static const struct setting settings[] = {
       C_NONE, "OpenTok REST root"),
     U("token-ttl-s", "ONAIR_TOKEN_TTL_S", token_ttl_s, "604800", 60, 31536000,
       "account token lifetime"),
+    U("guest-token-ttl-s", "ONAIR_GUEST_TOKEN_TTL_S", guest_token_ttl_s, "86400", 60, 31536000,
+      "stream guest token lifetime"),
     U("geo-radius-m", "ONAIR_GEO_RADIUS_M", geo_radius_m, "10000", 1, 20000000,
       "operator search radius"),
     U("gig-location-max-age-s", "ONAIR_GIG_LOCATION_MAX_AGE_S", gig_location_max_age_s, "600", 1,

@@ -32,6 +32,7 @@ struct config {
 
     /* Domain timings (milliseconds unless said otherwise) */
     uint64_t token_ttl_s;
+    uint64_t guest_token_ttl_s;
     uint64_t geo_radius_m;
     uint64_t gig_location_max_age_s;
     uint64_t map_cache_ms;

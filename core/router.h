@@ -30,6 +30,7 @@ enum route_auth {
     AUTH_NONE,     /* anyone */
     AUTH_ACCOUNT,  /* a valid account token (401 otherwise) */
     AUTH_OPTIONAL, /* anyone, but a token given must be valid */
+    AUTH_GUEST,    /* a valid account token, or a stream's guest token (401 otherwise) */
 };
 
 /* Which rate limit applies before the handler runs. */

@@ -206,6 +206,24 @@ int token_issue(buf *out, const struct account *a, const char *platform) {
     return 0;
 }
 
+int token_issue_guest(buf *out, const char *guest_id, const char *stream_id) {
+    size_t keylen;
+    const uint8_t *key = secret_key(&keylen);
+    if (!key)
+        return -1;
+    char jti[37];
+    uuid_v4(jti);
+    int64_t now = (int64_t)time(NULL);
+    char payload[256];
+    int n = snprintf(payload, sizeof payload,
+                     "{\"sub\":\"%s\",\"typ\":\"guest\",\"str\":\"%s\",\"iat\":%lld,"
+                     "\"exp\":%lld,\"jti\":\"%s\"}",
+                     guest_id, stream_id, (long long)now,
+                     (long long)(now + (int64_t)srv.cfg.guest_token_ttl_s), jti);
+    jwt_sign(out, key, keylen, payload, (size_t)n);
+    return 0;
+}
+
 static void unauthorized(http_request *req, const char *message) {
     buf b;
     buf_init(&b, &req->arena);
@@ -294,9 +312,9 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
         unauthorized(req, jwt_strerror(r));
         return;
     }
-    const char *sub, *typ, *jti, *plt = "";
+    const char *sub, *typ, *jti, *plt = "", *str = NULL;
     size_t sublen, jtilen;
-    double gen, exp;
+    double gen = -1, exp;
     const char *field, *reason;
     const struct json_field claims[] = {
         {.name = "sub",
@@ -314,12 +332,27 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
          .max_len = 36,
          .out = &jti,
          .len_out = &jtilen},
-        {.name = "gen", .type = JSON_NUMBER, .required = true, .out = &gen},
+        {.name = "gen", .type = JSON_NUMBER, .out = &gen},
         {.name = "exp", .type = JSON_NUMBER, .required = true, .out = &exp},
         {.name = "plt", .type = JSON_STRING, .max_len = 16, .out = &plt},
+        {.name = "str", .type = JSON_STRING, .min_len = 36, .max_len = 36, .out = &str},
     };
-    if (json_extract(&doc, 0, &req->arena, claims, 6, &field, &reason) < 0 ||
-        strcmp(typ, "account") != 0) {
+    if (json_extract(&doc, 0, &req->arena, claims, 7, &field, &reason) < 0) {
+        unauthorized(req, "Not an account token");
+        return;
+    }
+    if (!strcmp(typ, "guest") && str && req->match.route->auth == AUTH_GUEST) {
+        /* A guest token is its own proof: scoped to one stream, short-lived,
+         * nothing in the store to check. */
+        struct guest *g = arena_alloc(&req->arena, sizeof *g);
+        g->id = sub;
+        g->stream = str;
+        g->exp = (int64_t)exp;
+        req->guest = g;
+        after_auth(req);
+        return;
+    }
+    if (strcmp(typ, "account") != 0 || gen < 0) {
         unauthorized(req, "Not an account token");
         return;
     }
@@ -361,6 +394,7 @@ int token_state_read(const char *sub, size_t sublen, const char *jti, size_t jti
 void pipeline_run(http_request *req) {
     const struct route *r = req->match.route;
     req->account = NULL;
+    req->guest = NULL;
     if (r->auth == AUTH_NONE) {
         after_auth(req);
         return;

@@ -26,6 +26,13 @@ struct account {
     int64_t exp;
 };
 
+/* A stream's shopper (docs/streams.md), from its guest token. */
+struct guest {
+    const char *id;     /* its id in chat and events */
+    const char *stream; /* the one stream it may act on */
+    int64_t exp;
+};
+
 /* Fills `a` from an HGETALL-style reply (field, value, ...).  Returns 0, or -1
  * when the reply is not an account. */
 int account_from_reply(arena *ar, const redisReply *flat, struct account *a);
@@ -43,6 +50,10 @@ bool account_can_log_in(const struct account *a);
 /* Signs a new account token for `a` into out; -1 when the secret is not
  * known yet. */
 int token_issue(buf *out, const struct account *a, const char *platform);
+
+/* Signs a guest token for one stream into out, valid
+ * ONAIR_GUEST_TOKEN_TTL_S; -1 when the secret is not known yet. */
+int token_issue_guest(buf *out, const char *guest_id, const char *stream_id);
 
 /* Whether a token with this exp claim is past it (with the leeway every
  * check allows for clocks that differ between instances). */

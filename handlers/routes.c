@@ -17,6 +17,7 @@
     { .method = HTTP_##m, .pattern = p, .fn = f, __VA_ARGS__ }
 #define ACCOUNT .auth = AUTH_ACCOUNT
 #define OPTIONAL .auth = AUTH_OPTIONAL
+#define GUEST .auth = AUTH_GUEST
 #define IP_LIMITED .rate = RATE_AUTH_IP
 #define TEST_ONLY .flags = ROUTE_TEST_HOOK
 #define TOKEN_IN_QUERY .flags = ROUTE_TOKEN_QUERY

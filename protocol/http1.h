@@ -23,6 +23,7 @@
 
 struct conn;
 struct account;
+struct guest;
 
 struct http_header {
     const char *name; /* as received; compare case-insensitively */
@@ -58,6 +59,7 @@ typedef struct http_request {
     bool responded;          /* its one response is queued */
     void *ctx;               /* the handler's own state across async steps */
     struct account *account; /* the caller, once a route's auth has passed */
+    struct guest *guest;     /* or the stream guest calling (AUTH_GUEST routes) */
 } http_request;
 
 /* Limits the parser enforces; filled from the configuration. */

@@ -72,7 +72,7 @@ const struct route routes[] = {
     ROUTE(POST, "/ping", streams_ping, ACCOUNT),
 
     /* Real-time events (API.md §9) */
-    ROUTE(GET, "/events", events_get, ACCOUNT, TOKEN_IN_QUERY),
+    ROUTE(GET, "/events", events_get, GUEST, TOKEN_IN_QUERY),
 
     /* Black-box test support, only with --test-hooks */
     ROUTE(POST, "/_test/echo", testhook_echo, TEST_ONLY),

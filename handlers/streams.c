@@ -213,6 +213,7 @@ void streams_request(http_request *req) {
          .null_ok = true,
          .min_len = 1,
          .max_len = 128,
+         .chars = true,
          .out = &session},
     };
     if (handler_extract(req, &doc, fields, 2) < 0)
@@ -335,6 +336,7 @@ void streams_note(http_request *req) {
          .required = true,
          .min_len = 1,
          .max_len = 4000,
+         .chars = true,
          .out = &note},
     };
     if (handler_extract(req, &doc, fields, 1) < 0)

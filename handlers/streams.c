@@ -24,7 +24,6 @@
 #include "storage/reaper.h"
 
 #define STREAM_KIND "stream" /* reaper kind: the stream's current deadline */
-#define OFFER_MAX 256        /* dealers a request is offered to, at most, in events */
 
 /* ---- the stream object ---- */
 
@@ -66,8 +65,12 @@ static int stream_from_reply(arena *a, const redisReply *flat, struct stream *s)
     s->offered_to = NULL;
     if (record_read(stream_fields, NSTREAM_FIELDS, flat, s) < 0 || !s->id[0])
         return -1;
-    s->offered_to = arena_alloc(a, OFFER_MAX * sizeof *s->offered_to);
-    s->noffered = record_split(a, s->offered, s->offered_to, OFFER_MAX);
+    /* Every dealer it was offered to (docs/streams.md: all of them). */
+    size_t n = 1;
+    for (const char *p = s->offered; *p; p++)
+        n += *p == ',';
+    s->offered_to = arena_alloc(a, n * sizeof *s->offered_to);
+    s->noffered = record_split(a, s->offered, s->offered_to, n);
     return 0;
 }
 

@@ -287,7 +287,8 @@ static void on_acted(redisReply *reply, int err, void *ud) {
                 notify(&req->arena, &s, what, &s.dealer, 1, NULL);
             else
                 notify(&req->arena, &s, what, s.offered_to, s.noffered, NULL);
-        } else if (!strcmp(what, "stopped")) {
+        } else if (!strcmp(what, "stopped") || !strcmp(what, "completed")) {
+            /* A dealer did it: the other party is the shopper. */
             notify(&req->arena, &s, what, NULL, 0, s.guest);
         }
         respond_stream(req, 200, &s, NULL);

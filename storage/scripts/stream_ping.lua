@@ -3,7 +3,8 @@
 -- KEYS[1]  the dealer's account
 -- ARGV[1]  key prefix   ARGV[2] dealer id   ARGV[3] its organization ('' none)
 -- ARGV[4]  now (ms)     ARGV[5] ping timeout (ms)
--- Returns the expiry (ms): the stream's, or when the dealer stops being eligible.
+-- Returns the expiry (ms): the stream's, or when the dealer stops being eligible
+-- (the same: now + the timeout).
 local P, me, nowms = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local expires = nowms + tonumber(ARGV[5])
 redis.call('HSET', KEYS[1], 'pingMs', ARGV[4])
@@ -11,10 +12,14 @@ if ARGV[3] ~= '' then redis.call('ZADD', P .. '{org:' .. ARGV[3] .. '}:pinged', 
 local sid = redis.call('HGET', KEYS[1], 'streaming') or ''
 if sid ~= '' then
   local s = P .. '{stream:' .. sid .. '}'
-  local f = redis.call('HMGET', s, 'status', 'dealer')
+  local f = redis.call('HMGET', s, 'status', 'dealer', 'expiresMs')
   if f[1] == 'streaming' and f[2] == me then
-    redis.call('HSET', s, 'expiresMs', expires)
-    redis.call('ZADD', P .. 'deadlines:stream', expires, sid)
+    -- Past its expiry the stream is over, whether or not a reaper has marked
+    -- it `expired` yet (it is about to): a late ping does not revive it.
+    if (tonumber(f[3]) or 0) > nowms then
+      redis.call('HSET', s, 'expiresMs', expires)
+      redis.call('ZADD', P .. 'deadlines:stream', expires, sid)
+    end
   else
     redis.call('HSET', KEYS[1], 'streaming', '')
   end

@@ -595,6 +595,22 @@ def test_offered_to_lists_every_eligible_dealer_beyond_256(env, sse):
     assert offered_last == ["requested"], offered_last
 
 
+def test_every_offered_dealer_is_told(env, sse):
+    """A request offered to 48 dealers: each of them gets its `requested`
+    event (the 48 events go out together)."""
+    org = Org(env)
+    dealers = org.dealers(48)
+    evs = [sse.ok((env.srv_a if i % 2 else env.srv_b).port, token=d.token)
+           for i, d in enumerate(dealers)]
+    s, _ = request_stream(env.a, org.code, status="requested", offeredTo=[d.id for d in dealers])
+    missing = []
+    for i, (d, e) in enumerate(zip(dealers, evs)):
+        got = stream_events(e, LIVE if i == 0 else 0.3)   # they all go out at once
+        if got != [("requested", s)]:
+            missing.append((d.id, got))
+    assert not missing, f"{len(missing)} of 48 dealers were not told: {missing[:3]}"
+
+
 def test_ping_timeout_makes_a_dealer_ineligible(make_onair, redis_server):
     e = pair(make_onair, redis_server, ONAIR_PING_TIMEOUT_MS=1500)
     org = Org(e)
@@ -1265,6 +1281,31 @@ def test_expired_when_the_dealer_goes_silent(make_onair, redis_server, sse):
     ping_ok(e.b, d2)
     s2, _ = request_stream(e.b, org.code, status="requested", offeredTo=[d.id, d2.id])
     accept_ok(e.b, s2["id"], d)
+
+
+def test_many_streams_expiring_together_each_tell_their_dealer(make_onair, redis_server, sse):
+    """30 streams whose dealers fall silent together: every one expires and
+    every dealer is told once, although the reaper fires them in one go."""
+    e = pair(make_onair, redis_server, ONAIR_PING_TIMEOUT_MS=1500)
+    org = Org(e)
+    sentinel = org.dealer()
+    dealers = org.dealers(30, online=False, ping=False)
+    evs = [sse.ok(e.srv_a.port, token=d.token) for d in dealers]
+    accepted = []
+    for d in dealers:
+        ping_ok(e.b, sentinel)
+        s, g = request_stream(e.b, org.code, status="requested", offeredTo=[sentinel.id])
+        accepted.append(accept_ok(e.a, s["id"], d))
+    # one ping each, back to back: the expiries fall within a few ms
+    for d in dealers:
+        ping_ok(e.b, d)
+    seen = {}
+    for i, (d, ev) in enumerate(zip(dealers, evs)):
+        seen[d.id] = stream_events(ev, 4.0 if i == 0 else 0.3)   # they expire together
+    bad = {k: [x[0] for x in v] for k, v in seen.items() if [x[0] for x in v] != ["expired"]}
+    assert not bad, f"{len(bad)} of 30 dealers did not get exactly one `expired`: {bad}"
+    for a in accepted:
+        assert get_stream(e.a, sentinel.token, a["id"])["status"] == "expired"
 
 
 def test_pinging_keeps_a_stream_alive(make_onair, redis_server, sse):

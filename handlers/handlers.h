@@ -69,6 +69,9 @@ int gigs_init(void); /* the media provider and the gig deadline kind */
 /* vin.c */
 void vin_get(http_request *req);
 
+/* socket.c */
+void socket_auth(http_request *req);
+
 /* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
 int read_paging(http_request *req, long *limit, long *offset);
 

@@ -63,6 +63,9 @@ const struct route routes[] = {
     /* Dealer streams (API.md §5) */
     ROUTE(GET, "/vin/:vinId", vin_get, .auth = AUTH_NONE),
 
+    /* Pusher (API.md §5) */
+    ROUTE(POST, "/socket/auth", socket_auth, GUEST),
+
     /* Real-time events (API.md §9) */
     ROUTE(GET, "/events", events_get, ACCOUNT, TOKEN_IN_QUERY),
 

@@ -69,6 +69,16 @@ int gigs_init(void); /* the media provider and the gig deadline kind */
 /* vin.c */
 void vin_get(http_request *req);
 
+/* streams.c */
+void streams_request(http_request *req);
+void streams_accept(http_request *req);
+void streams_stop(http_request *req);
+void streams_note(http_request *req);
+void streams_get(http_request *req);
+void streams_list(http_request *req);
+void streams_ping(http_request *req);
+int streams_init(void); /* the stream deadline kind */
+
 /* socket.c */
 void socket_auth(http_request *req);
 

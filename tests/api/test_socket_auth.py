@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from accounts_util import (Api, expect, expect_error, expect_forbidden, expect_invalid,
-                           expect_unauthorized, jwt_sign, ready, server_env)
+                           expect_unauthorized, jwt_decode, jwt_sign, ready, server_env)
 from gigs_util import build_gig, customer, gig_env, operator
 from harness import wait_until
 
@@ -176,7 +176,7 @@ def test_malformed_bodies(env):
         r = env.a.post("/socket/auth", token=c.token, raw=raw,
                        headers={"Content-Type": "application/json"})
         expect_error(r, 400, "bad-json")
-    for raw in (f"socket_id=1.1&channel_name={channel}&x=%zz", f"socket_id=1%2&channel_name=a",
+    for raw in (f"socket_id=1.1&channel_name={channel}&x=%zz", "socket_id=1%2&channel_name=a",
                 f"socket_id=1.1%00&channel_name={channel}"):
         expect_error(auth_form(env.a, c.token, raw), 400, "bad-request")
     for body in ([], "x", 1, None):
@@ -332,8 +332,8 @@ def test_presence_channel_data_escapes_names(env):
     _, org = new_org(env)
     d = member(env, org, firstName='Zoë "Z"', lastName="O'Brien\\x")
     channel = f"presence-org-{org['code']}"
-    expect_presence(subscribe(env.a, d.token, channel, socket_id="5.6"), channel, d.id, 'Zoë "Z" O\'Brien\\x',
-                    "dealer", socket_id="5.6")
+    r = subscribe(env.a, d.token, channel, socket_id="5.6")
+    expect_presence(r, channel, d.id, 'Zoë "Z" O\'Brien\\x', "dealer", socket_id="5.6")
 
 
 def test_deleted_org_has_no_channels(env):
@@ -357,26 +357,81 @@ def test_stream_channel_refusals_without_a_stream(env):
 
 
 # --------------------------------------------------------------------------
-# guests
+# streams
+
+VIN = "1HGCM82633A004352"
 
 
-def test_guest_refused_everywhere_but_its_stream(env):
+def request_stream(env, org, api=None):
+    """POST /streams/request/<code> as a shopper: (stream id, guest token)."""
+    v = expect((api or env.b).post(f"/streams/request/{org['code']}", {"vin": VIN}), 201)
+    assert set(v) >= {"stream", "token"}, v
+    return v["stream"]["id"], v["token"]
+
+
+def test_stream_channel_for_its_guest_and_the_orgs_dealers(env):
+    _, org = new_org(env)
+    _, other_org = new_org(env)
+    sid, guest = request_stream(env, org)
+    other_sid, other_guest = request_stream(env, other_org, api=env.a)
+    channel = f"private-stream-{sid}"
+    dealer = member(env, org)
+    for api in (env.a, env.b):
+        for form in (False, True):
+            expect_signed(subscribe(api, guest, channel, form=form), channel)
+            expect_signed(subscribe(api, dealer.token, channel, form=form), channel)
+    # the other stream's guest, a dealer of another org, a non-dealer of the
+    # org, a customer, the admin
+    refused(env.a, other_guest, channel)
+    refused(env.a, member(env, other_org).token, channel)
+    refused(env.b, member(env, org, type_="user").token, channel)
+    refused(env.b, member(env, org, type_="operator").token, channel)
+    refused(env.a, customer(env.a).token, channel)
+    refused(env.a, env.admin_token, channel)
+    # and the other way round
+    expect_signed(subscribe(env.b, other_guest, f"private-stream-{other_sid}"),
+                  f"private-stream-{other_sid}")
+    refused(env.b, guest, f"private-stream-{other_sid}")
+    refused(env.b, dealer.token, f"private-stream-{other_sid}")
+    # other spellings of the stream's channel
+    for spelling in (f"private-stream-{sid.upper()}", f"private-stream-{sid}x",
+                     f"presence-stream-{sid}", f"private-streams-{sid}", f"private-stream_{sid}",
+                     f"private-encrypted-stream-{sid}", f"private-chat_{sid}",
+                     f"private-gig-{sid}"):
+        refused(env.a, guest, spelling)
+        refused(env.a, dealer.token, spelling)
+
+
+def test_stream_guest_is_the_one_its_stream_names(env):
+    """A token for the right stream but another guest id (signed with the
+    server's secret, which only the server has) is still no guest of it."""
+    _, org = new_org(env)
+    sid, _ = request_stream(env, org)
+    refused(env.a, guest_token(sid), f"private-stream-{sid}")
+
+
+def test_guest_has_no_other_channels(env):
     g = build_gig(env, "claimed")
     _, org = new_org(env)
-    guest_id, stream_id = str(uuid.uuid4()), str(uuid.uuid4())
-    tok = guest_token(stream_id, guest_id)
+    sid, guest = request_stream(env, org)
+    guest_id = jwt_decode(guest)[1]["sub"]
     for channel in (f"private-account-{guest_id}", f"private-gig-{g.id}", f"private-chat_{g.id}",
                     f"private-org-{org['code']}", f"presence-org-{org['code']}",
-                    f"private-stream-{uuid.uuid4()}", f"presence-stream-{stream_id}",
-                    "private-foobar", "foobar"):
-        refused(env.a, tok, channel)
-    # a token for a stream the store does not know
-    refused(env.b, tok, f"private-stream-{stream_id}")
+                    f"presence-stream-{sid}", "private-foobar", "foobar"):
+        refused(env.a, guest, channel)
 
 
-def test_guest_token_only_where_accepted(env):
-    """The guest token is no account token: other routes refuse it."""
-    expect_unauthorized(env.a.get("/accounts/me", token=guest_token(str(uuid.uuid4()))))
+# --------------------------------------------------------------------------
+# guests of streams the store does not know
+
+
+def test_guest_of_an_unknown_stream(env):
+    """A guest token (signed here with the servers' secret) for a stream that
+    is not in the store: nothing to subscribe to."""
+    sid = str(uuid.uuid4())
+    tok = guest_token(sid)
+    refused(env.a, tok, f"private-stream-{sid}")
+    refused(env.b, tok, f"private-stream-{uuid.uuid4()}", form=True)
 
 
 # --------------------------------------------------------------------------
@@ -418,12 +473,20 @@ def expect_unavailable(resp):
     assert ra is not None and ra.strip().isdigit(), resp
 
 
-def test_redis_down_is_503(make_onair, redis_server):
+def lone_server(make_onair, redis_server):
+    """One instance on its own Redis, Pusher configured: (api, an account,
+    a stream's id and guest token)."""
     api = Api(ready(make_onair(redis_server, env=server_env(admin=False, **PUSHER))))
     c = api.create_account()
-    sid = str(uuid.uuid4())
-    guest = guest_token(sid)
+    org = api.create_org(c.token)
+    v = expect(api.post(f"/streams/request/{org['code']}", {"vin": VIN}), 201)
+    return api, c, v["stream"]["id"], v["token"]
+
+
+def test_redis_down_is_503(make_onair, redis_server):
+    api, c, sid, guest = lone_server(make_onair, redis_server)
     stream_channel = f"private-stream-{sid}"
+    expect_signed(subscribe(api, guest, stream_channel), stream_channel)
     redis_server.stop()
     wait_until(lambda: api.srv.get("/ready").status == 503, 2.0, message="/ready 503")
     for form in (False, True):
@@ -437,6 +500,7 @@ def test_redis_down_is_503(make_onair, redis_server):
         expect_unavailable(r)
     # refused without asking the store: still 403
     refused(api, guest, "private-foobar")
+    refused(api, guest, f"private-stream-{uuid.uuid4()}")
     redis_server.start()
     wait_until(lambda: api.srv.get("/ready").status == 200, 5.0, message="/ready 200")
     # the restarted store is empty: the account is gone, the stream unknown
@@ -445,16 +509,15 @@ def test_redis_down_is_503(make_onair, redis_server):
 
 
 def test_redis_paused_answers_within_the_deadline(make_onair, redis_server):
-    api = Api(ready(make_onair(redis_server, env=server_env(admin=False, **PUSHER))))
-    sid = str(uuid.uuid4())
-    guest = guest_token(sid)
-    refused(api, guest, f"private-stream-{sid}")
+    api, _, sid, guest = lone_server(make_onair, redis_server)
+    channel = f"private-stream-{sid}"
     redis_server.pause()
     try:
-        r = subscribe(api, guest, f"private-stream-{sid}")
+        r = subscribe(api, guest, channel)
         expect_unavailable(r)
         assert 0.3 <= r.elapsed < 1.5, r.elapsed
     finally:
         redis_server.resume()
-    wait_until(lambda: subscribe(api, guest, f"private-stream-{sid}").status == 403, 5.0,
-               message="403 again after SIGCONT")
+    wait_until(lambda: subscribe(api, guest, channel).status == 200, 5.0,
+               message="200 again after SIGCONT")
+    expect_signed(subscribe(api, guest, channel), channel)

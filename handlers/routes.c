@@ -69,7 +69,7 @@ const struct route routes[] = {
     ROUTE(POST, "/streams/note/:streamId", streams_note, ACCOUNT),
     ROUTE(GET, "/streams/:streamId", streams_get, GUEST),
     ROUTE(GET, "/streams", streams_list, ACCOUNT),
-    ROUTE(POST, "/ping", streams_ping, ACCOUNT),
+    ROUTE(POST, "/ping", streams_ping, .auth = AUTH_CLAIMS),
 
     /* Pusher (API.md §5) */
     ROUTE(POST, "/socket/auth", socket_auth, GUEST),

@@ -79,6 +79,9 @@ void streams_list(http_request *req);
 void streams_ping(http_request *req);
 int streams_init(void); /* the stream deadline kind */
 
+/* socket.c */
+void socket_auth(http_request *req);
+
 /* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
 int read_paging(http_request *req, long *limit, long *offset);
 

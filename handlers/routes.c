@@ -71,6 +71,9 @@ const struct route routes[] = {
     ROUTE(GET, "/streams", streams_list, ACCOUNT),
     ROUTE(POST, "/ping", streams_ping, .auth = AUTH_CLAIMS),
 
+    /* Pusher (API.md §5) */
+    ROUTE(POST, "/socket/auth", socket_auth, GUEST),
+
     /* Real-time events (API.md §9) */
     ROUTE(GET, "/events", events_get, GUEST, TOKEN_IN_QUERY),
 

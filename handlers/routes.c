@@ -60,6 +60,10 @@ const struct route routes[] = {
     ROUTE(POST, "/gigs/stop/:gigId", gigs_stop, ACCOUNT),
     ROUTE(POST, "/gigs/rate/:gigId", gigs_rate, ACCOUNT),
 
+    /* Leads (API.md §5) */
+    ROUTE(POST, "/leads", leads_create, .auth = AUTH_NONE, IP_LIMITED),
+    ROUTE(GET, "/leads", leads_list, ACCOUNT),
+
     /* Dealer streams (API.md §5) */
     ROUTE(GET, "/vin/:vinId", vin_get, .auth = AUTH_NONE),
 

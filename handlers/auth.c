@@ -44,13 +44,16 @@ uint64_t now_ms(void) {
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-void now_iso(char out[32]) {
-    struct timeval tv;
+void ms_iso(uint64_t ms, char out[32]) {
+    time_t s = (time_t)(ms / 1000);
     struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
+    gmtime_r(&s, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(tv.tv_usec / 1000) % 1000);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+void now_iso(char out[32]) {
+    ms_iso(now_ms(), out);
 }
 
 /* ---- the account model ---- */

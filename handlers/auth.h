@@ -108,6 +108,7 @@ int pw_submit(struct pw_job *job);
 /* Generic helpers for handlers. */
 void uuid_v4(char out[37]);
 void now_iso(char out[32]);
+void ms_iso(uint64_t ms, char out[32]); /* ms since the epoch, as ISO 8601 UTC */
 uint64_t now_ms(void);
 
 #endif

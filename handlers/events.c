@@ -78,7 +78,8 @@ struct client {
     bool revoked;               /* the heartbeat's check found the token revoked */
     int64_t exp, gen;           /* of the token that opened it */
     uint64_t serial;
-    char account[37];
+    char who[37]; /* the recipient: an account id, or a guest id */
+    bool guest;   /* opened with a stream's guest token */
     char jti[37];
 };
 
@@ -103,8 +104,12 @@ static void lease_member(const struct client *c, char *out, size_t outlen) {
     snprintf(out, outlen, "%s:%llu", ev.instance, (unsigned long long)c->serial);
 }
 
+static const char *kind_of(const struct client *c) {
+    return c->guest ? "guest" : "acct";
+}
+
 static size_t lease_key(const struct client *c, char *out) {
-    return key_entity(out, "acct", c->account, strlen(c->account), ":streams");
+    return key_entity(out, kind_of(c), c->who, strlen(c->who), ":streams");
 }
 
 static void recipient_release(struct recipient *r);
@@ -181,9 +186,9 @@ static bool client_write(struct client *c, struct sse_id id, const char *frame, 
 static void on_subscribed(redisReply *reply, int err, void *ud);
 static void on_unsubscribed(redisReply *reply, int err, void *ud);
 
-static struct recipient *recipient_get(const char *account) {
+static struct recipient *recipient_get(const char *kind, const char *id) {
     char channel[KEY_MAX];
-    size_t n = key_entity(channel, "acct", account, strlen(account), ":events");
+    size_t n = key_entity(channel, kind, id, strlen(id), ":events");
     struct recipient *r = strmap_get(&ev.channels, channel, n);
     if (r)
         return r;
@@ -393,7 +398,7 @@ static int deliver(struct client *c, const redisReply *entries) {
 /* The log has been read up to now: write what was held, and go live. */
 static void go_live(struct client *c) {
     if (c->overflow) {
-        log_info("events", "stream of %s fell too far behind while catching up", c->account);
+        log_info("events", "stream of %s fell too far behind while catching up", c->who);
         ev.slow_closed++;
         conn_stream_end(c->conn);
         return;
@@ -476,7 +481,7 @@ static void on_account(redisReply *reply, int err, void *ud) {
                  account_can_log_in(&a);
     arena_reset(&ev.scratch);
     if (c->revoked || !valid) {
-        log_info("events", "closing a stream of %s: token revoked or account disabled", c->account);
+        log_info("events", "closing a stream of %s: token revoked or account disabled", c->who);
         conn_stream_end(c->conn);
     }
 }
@@ -490,7 +495,7 @@ static void on_tick(void *ud) {
     if (rc < 0)
         return;
     if (token_expired(c->exp)) {
-        log_info("events", "closing a stream of %s: token expired", c->account);
+        log_info("events", "closing a stream of %s: token expired", c->who);
         conn_stream_end(c->conn);
         return;
     }
@@ -509,8 +514,8 @@ static void on_tick(void *ud) {
     rds_eval(srv.redis, SCRIPT_events_renew, NULL, NULL, 1, 4, renew, renew_len);
 
     c->revoked = false;
-    if (token_state_read(c->account, strlen(c->account), c->jti, strlen(c->jti), on_revocation,
-                         on_account, c) == 0)
+    if (!c->guest && token_state_read(c->who, strlen(c->who), c->jti, strlen(c->jti), on_revocation,
+                                      on_account, c) == 0)
         c->refs += 2;
 }
 
@@ -601,7 +606,6 @@ static void client_open(struct client *c) {
 }
 
 void events_get(http_request *req) {
-    const struct account *a = req->account;
     size_t n;
     const char *resume = http_header(req, "last-event-id", &n);
     struct sse_id after = {0, 0};
@@ -619,16 +623,24 @@ void events_get(http_request *req) {
     }
     struct client *c = xcalloc(1, sizeof *c);
     buf_init(&c->held, NULL);
-    snprintf(c->account, sizeof c->account, "%s", a->id);
-    snprintf(c->jti, sizeof c->jti, "%s", a->jti ? a->jti : "");
-    c->exp = a->exp;
-    c->gen = a->gen;
+    if (req->guest) {
+        /* A guest token cannot be revoked: only its expiry ends the stream. */
+        snprintf(c->who, sizeof c->who, "%s", req->guest->id);
+        c->guest = true;
+        c->exp = req->guest->exp;
+    } else {
+        const struct account *a = req->account;
+        snprintf(c->who, sizeof c->who, "%s", a->id);
+        snprintf(c->jti, sizeof c->jti, "%s", a->jti ? a->jti : "");
+        c->exp = a->exp;
+        c->gen = a->gen;
+    }
     c->serial = ++ev.serial;
     c->last = after;
     c->resume = resume != NULL;
     c->req = req;
     c->state = CL_WAITING;
-    struct recipient *r = recipient_get(a->id);
+    struct recipient *r = recipient_get(kind_of(c), c->who);
     c->r = r;
     c->next = r->clients;
     if (c->next)

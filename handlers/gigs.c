@@ -16,6 +16,7 @@
 #include "handlers/events.h"
 #include "handlers/handlers.h"
 #include "handlers/map.h"
+#include "handlers/records.h"
 #include "handlers/media.h"
 #include "storage/keys.h"
 #include "storage/reaper.h"
@@ -33,10 +34,7 @@ struct gig {
     size_t noffered;
 };
 
-static const struct {
-    const char *name;
-    size_t offset;
-} gig_fields[] = {
+static const struct record_field gig_fields[] = {
     {"id", offsetof(struct gig, id)},
     {"status", offsetof(struct gig, status)},
     {"lat", offsetof(struct gig, lat)},
@@ -58,41 +56,14 @@ static const struct {
 };
 #define NGIG_FIELDS (sizeof gig_fields / sizeof gig_fields[0])
 
-/* Splits a comma-separated list into the arena; returns how many. */
-static size_t split_list(arena *a, const char *s, const char **out, size_t max) {
-    size_t n = 0;
-    while (*s && n < max) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        out[n++] = arena_strndup(a, s, len);
-        s += len + (comma ? 1 : 0);
-    }
-    return n;
-}
-
 /* Reads an HGETALL reply; -1 when it is not a gig.  Strings point into the
  * reply, or the arena. */
 static int gig_from_reply(arena *a, const redisReply *flat, struct gig *g) {
     g->noffered = 0;
-    for (size_t f = 0; f < NGIG_FIELDS; f++)
-        *(const char **)((char *)g + gig_fields[f].offset) = "";
-    if (!flat || flat->type != REDIS_REPLY_ARRAY || flat->elements % 2)
+    if (record_read(gig_fields, NGIG_FIELDS, flat, g) < 0)
         return -1;
-    for (size_t i = 0; i + 1 < flat->elements; i += 2) {
-        const redisReply *k = flat->element[i], *v = flat->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
-        for (size_t f = 0; f < NGIG_FIELDS; f++)
-            if (strcmp(k->str, gig_fields[f].name) == 0)
-                *(const char **)((char *)g + gig_fields[f].offset) = v->str;
-    }
-    g->noffered = split_list(a, g->offered, g->offered_to, MAP_MAX);
+    g->noffered = record_split(a, g->offered, g->offered_to, MAP_MAX);
     return g->id[0] ? 0 : -1;
-}
-
-static void str_or_null(json_writer *w, const char *key, const char *v) {
-    json_w_key(w, key);
-    json_w_cstr(w, v[0] ? v : NULL);
 }
 
 static void number(json_writer *w, const char *key, const char *v) {
@@ -117,9 +88,9 @@ static void gig_write_json(json_writer *w, const struct gig *g) {
     json_w_cstr(w, g->status);
     number(w, "latitude", g->lat);
     number(w, "longitude", g->lon);
-    str_or_null(w, "deviceId", g->device);
-    str_or_null(w, "customer", g->customer);
-    str_or_null(w, "operator", g->operator);
+    record_str_or_null(w, "deviceId", g->device);
+    record_str_or_null(w, "customer", g->customer);
+    record_str_or_null(w, "operator", g->operator);
     json_w_key(w, "offeredTo");
     json_w_arr_open(w);
     for (size_t i = 0; i < g->noffered; i++)
@@ -137,10 +108,10 @@ static void gig_write_json(json_writer *w, const struct gig *g) {
     rating_or_null(w, "customer", g->rate_c);
     rating_or_null(w, "operator", g->rate_o);
     json_w_obj_close(w);
-    str_or_null(w, "createdAt", g->created);
-    str_or_null(w, "updatedAt", g->updated);
-    str_or_null(w, "startedAt", g->started);
-    str_or_null(w, "stoppedAt", g->stopped);
+    record_str_or_null(w, "createdAt", g->created);
+    record_str_or_null(w, "updatedAt", g->updated);
+    record_str_or_null(w, "startedAt", g->started);
+    record_str_or_null(w, "stoppedAt", g->stopped);
     json_w_key(w, "durationMs");
     if (g->started_ms[0] && g->stopped_ms[0])
         json_w_int(w, strtoll(g->stopped_ms, NULL, 10) - strtoll(g->started_ms, NULL, 10));
@@ -514,39 +485,9 @@ static void on_list(redisReply *reply, int err, void *ud) {
 }
 
 void gigs_list(http_request *req) {
-    long limit, offset;
-    if (read_paging(req, &limit, &offset) < 0)
-        return;
-    const char *want = "";
-    size_t wantlen = 0;
-    buf filter;
-    buf_init(&filter, &req->arena);
-    if (http_query(req, "status", &want, &wantlen) == 0 && wantlen) {
-        /* ",a,b," for the script's plain-text search */
-        enum { NSTATUSES = sizeof statuses / sizeof statuses[0] };
-        const char *wanted[2 * NSTATUSES];
-        size_t n = split_list(&req->arena, want, wanted, 2 * NSTATUSES);
-        buf_appendc(&filter, ',');
-        for (size_t i = 0; i < n; i++) {
-            bool known = false;
-            for (size_t k = 0; k < NSTATUSES; k++)
-                known |= strcmp(statuses[k], wanted[i]) == 0;
-            if (!known || want[wantlen - 1] == ',') {
-                handler_invalid(req, 422, "invalid", "status", "names an unknown status");
-                return;
-            }
-            buf_appends(&filter, wanted[i]);
-            buf_appendc(&filter, ',');
-        }
-    }
-    buf_appendc(&filter, '\0');
-    char key[KEY_MAX], slimit[16], soffset[16];
+    char key[KEY_MAX];
     key_entity(key, "acct", req->account->id, strlen(req->account->id), ":gigs");
-    snprintf(slimit, sizeof slimit, "%ld", limit);
-    snprintf(soffset, sizeof soffset, "%ld", offset);
-    const char *argv[5] = {key, keys_prefix(), filter.data, soffset, slimit};
-    if (rds_eval(srv.redis, SCRIPT_gig_list, on_list, req, 1, 5, argv, NULL) < 0)
-        resp_unavailable(req);
+    record_page(req, key, "gig", statuses, sizeof statuses / sizeof statuses[0], on_list);
 }
 
 /* ---- deadlines ---- */

@@ -76,6 +76,16 @@ void leads_list(http_request *req);
 /* vin.c */
 void vin_get(http_request *req);
 
+/* streams.c */
+void streams_request(http_request *req);
+void streams_accept(http_request *req);
+void streams_stop(http_request *req);
+void streams_note(http_request *req);
+void streams_get(http_request *req);
+void streams_list(http_request *req);
+void streams_ping(http_request *req);
+int streams_init(void); /* the stream deadline kind */
+
 /* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
 int read_paging(http_request *req, long *limit, long *offset);
 

@@ -66,9 +66,17 @@ const struct route routes[] = {
 
     /* Dealer streams (API.md §5) */
     ROUTE(GET, "/vin/:vinId", vin_get, .auth = AUTH_NONE),
+    ROUTE(POST, "/streams/request/:organizationCode", streams_request, .auth = AUTH_NONE,
+          .rate = RATE_AUTH_IP),
+    ROUTE(POST, "/streams/accept/:streamId", streams_accept, ACCOUNT),
+    ROUTE(POST, "/streams/stop/:streamId", streams_stop, GUEST),
+    ROUTE(POST, "/streams/note/:streamId", streams_note, ACCOUNT),
+    ROUTE(GET, "/streams/:streamId", streams_get, GUEST),
+    ROUTE(GET, "/streams", streams_list, ACCOUNT),
+    ROUTE(POST, "/ping", streams_ping, ACCOUNT),
 
     /* Real-time events (API.md §9) */
-    ROUTE(GET, "/events", events_get, ACCOUNT, TOKEN_IN_QUERY),
+    ROUTE(GET, "/events", events_get, GUEST, TOKEN_IN_QUERY),
 
     /* Black-box test support, only with --test-hooks */
     ROUTE(POST, "/_test/echo", testhook_echo, TEST_ONLY),
@@ -85,7 +93,7 @@ int handlers_init(void) {
         return -1;
     accounts_init();
     map_init();
-    if (events_init() < 0 || gigs_init() < 0)
+    if (events_init() < 0 || gigs_init() < 0 || streams_init() < 0)
         return -1;
     return testhooks_init();
 }

@@ -1107,3 +1107,55 @@ def test_notify_hook_ids_increase_per_account(ev):
     ids = [notify(ev.a if i % 2 else ev.b, c.id, "n", {"i": i}) for i in range(10)]
     keys = [id_key(i) for i in ids]
     assert all(x < y for x, y in zip(keys, keys[1:])), ids
+
+
+# --------------------------------------------------------------------------
+# guests (a dealer stream's shopper, docs/streams.md)
+
+
+def _stream_for_guest(ev):
+    """An organization with one eligible dealer, and a stream requested from
+    it: (dealer Creds, stream, guest token)."""
+    owner = ev.a.create_account(type="user")
+    org = expect(ev.a.post("/organizations", {"name": "Guest Motors"}, token=owner.token),
+                 200)["data"]
+    dealer = ev.a.create_account(token=ev.admin_token, type="dealer", organization=org["id"])
+    expect(ev.a.post("/accounts/status/online", token=dealer.token), 200)
+    expect(ev.a.post("/ping", token=dealer.token), 200)
+    r = expect(ev.b.post(f"/streams/request/{org['code']}", {"vin": "1HGCM82633A004352"}), 201)
+    return dealer, r["stream"], r["token"]
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_guest_receives_its_stream_events(ev, sse, how):
+    dealer, stream, guest_token = _stream_for_guest(ev)
+    kw = {"token": guest_token} if how == "header" else {"query_token": guest_token}
+    s = sse.ok(ev.srv_a.port, **kw)
+    expect(ev.b.post(f"/streams/accept/{stream['id']}", token=dealer.token), 200)
+    e = s.next_event(LIVE + 1)
+    assert e.event == "stream", e
+    data = e.json()
+    assert data["action"] == "accepted" and data["stream"]["id"] == stream["id"], data
+    assert data["stream"]["status"] == "streaming" and data["stream"]["dealer"] == dealer.id
+    # the dealer stops: the guest hears it
+    expect(ev.a.post(f"/streams/stop/{stream['id']}", token=dealer.token), 200)
+    e = s.next_event(LIVE + 1)
+    assert (e.event, e.json()["action"], e.json()["stream"]["stoppedBy"]) == \
+        ("stream", "stopped", "dealer"), e
+
+
+def test_guest_token_streams_only_its_own_events(ev, sse):
+    """A guest's events are its own: another guest's stream stays quiet,
+    and an account with the guest's id as account id hears nothing."""
+    dealer, stream, guest_token = _stream_for_guest(ev)
+    _, _, other_token = _stream_for_guest(ev)
+    other = sse.ok(ev.srv_b.port, token=other_token)
+    expect(ev.a.post(f"/streams/accept/{stream['id']}", token=dealer.token), 200)
+    other.expect_no_event(LIVE)
+
+
+def test_guest_token_is_refused_on_account_routes(ev):
+    _, _, guest_token = _stream_for_guest(ev)
+    for method, path in (("GET", "/accounts/me"), ("POST", "/ping"), ("GET", "/gigs")):
+        r = ev.a.call(method, path, token=guest_token)
+        expect_unauthorized(r)

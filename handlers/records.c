@@ -1,0 +1,88 @@
+/* Records (handlers/records.h). */
+#include "handlers/records.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "core/server.h"
+#include "handlers/handlers.h"
+#include "storage/keys.h"
+
+int record_read(const struct record_field *fields, size_t n, const redisReply *flat, void *out) {
+    for (size_t f = 0; f < n; f++)
+        *(const char **)((char *)out + fields[f].offset) = "";
+    if (!flat || flat->type != REDIS_REPLY_ARRAY || flat->elements % 2)
+        return -1;
+    for (size_t i = 0; i + 1 < flat->elements; i += 2) {
+        const redisReply *k = flat->element[i], *v = flat->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        for (size_t f = 0; f < n; f++)
+            if (strcmp(k->str, fields[f].name) == 0)
+                *(const char **)((char *)out + fields[f].offset) = v->str;
+    }
+    return 0;
+}
+
+size_t record_split(arena *a, const char *s, const char **out, size_t max) {
+    size_t n = 0;
+    while (*s && n < max) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        out[n++] = arena_strndup(a, s, len);
+        s += len + (comma ? 1 : 0);
+    }
+    return n;
+}
+
+void record_str_or_null(json_writer *w, const char *key, const char *v) {
+    json_w_key(w, key);
+    json_w_cstr(w, v[0] ? v : NULL);
+}
+
+/* ?status=a,b as ",a,b," for the script's plain-text search ("" for all). */
+static int status_filter(http_request *req, const char *const *statuses, size_t nstatuses,
+                         buf *out) {
+    const char *want = "";
+    size_t wantlen = 0;
+    if (http_query(req, "status", &want, &wantlen) == 0 && wantlen) {
+        const char **wanted = arena_alloc(&req->arena, 2 * nstatuses * sizeof *wanted);
+        size_t n = record_split(&req->arena, want, wanted, 2 * nstatuses);
+        buf_appendc(out, ',');
+        for (size_t i = 0; i < n; i++) {
+            bool known = false;
+            for (size_t k = 0; k < nstatuses; k++)
+                known |= strcmp(statuses[k], wanted[i]) == 0;
+            if (!known || want[wantlen - 1] == ',') {
+                handler_invalid(req, 422, "invalid", "status", "names an unknown status");
+                return -1;
+            }
+            buf_appends(out, wanted[i]);
+            buf_appendc(out, ',');
+        }
+    }
+    buf_appendc(out, '\0');
+    return 0;
+}
+
+int record_page(http_request *req, const char *index_key, const char *kind,
+                const char *const *statuses, size_t nstatuses, rds_cb cb) {
+    long limit, offset;
+    buf filter;
+    buf_init(&filter, &req->arena);
+    if (read_paging(req, &limit, &offset) < 0 ||
+        status_filter(req, statuses, nstatuses, &filter) < 0)
+        return -1;
+    char slimit[16], soffset[16], prefix[KEY_MAX];
+    snprintf(slimit, sizeof slimit, "%ld", limit);
+    snprintf(soffset, sizeof soffset, "%ld", offset);
+    snprintf(prefix, sizeof prefix, "%s{%s:", keys_prefix(), kind);
+    const char *argv[5] = {index_key, prefix, filter.data, soffset, slimit};
+    if (rds_eval(srv.redis, SCRIPT_index_page, cb, req, 1, 5, argv, NULL) < 0) {
+        resp_unavailable(req);
+        return -1;
+    }
+    return 0;
+}

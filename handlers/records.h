@@ -1,0 +1,41 @@
+/* Records: entities kept as Redis hashes (gigs, streams) read into structs
+ * of string fields through a table, and pages of an entity index with a
+ * status filter. */
+#ifndef ONAIR_RECORDS_H
+#define ONAIR_RECORDS_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "protocol/http1.h"
+#include "protocol/json.h"
+#include "storage/redis.h"
+
+/* One string field of a record struct, and its name in the hash. */
+struct record_field {
+    const char *name;
+    size_t offset; /* of a `const char *` in the struct */
+};
+
+/* Reads an HGETALL-style reply (field, value, ...) into `out`: each field of
+ * the table points into the reply, or is "" when absent.  Returns -1 when the
+ * reply is not such an array. */
+int record_read(const struct record_field *fields, size_t n, const redisReply *flat, void *out);
+
+/* Splits a comma-separated list into the arena; returns how many (<= max). */
+size_t record_split(arena *a, const char *s, const char **out, size_t max);
+
+/* "key": the string, or null when it is "". */
+void record_str_or_null(json_writer *w, const char *key, const char *v);
+
+/* Runs index_page.lua over an index (a zset of ids by time, newest first)
+ * of entities of `kind` ("gig", "stream"), keeping those whose status is
+ * in ?status= (comma-separated names among `statuses`; 422 answered here
+ * and -1 for an unknown one).  cb gets {count, {HGETALL reply, ...}}.
+ * Answers 503 itself when the store is down (-1). */
+int record_page(http_request *req, const char *index_key, const char *kind,
+                const char *const *statuses, size_t nstatuses, rds_cb cb);
+
+#endif

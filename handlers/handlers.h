@@ -69,9 +69,11 @@ void gigs_stop(http_request *req);
 void gigs_rate(http_request *req);
 int gigs_init(void); /* the media provider and the gig deadline kind */
 
-/* leads.c (API.md §5, docs/streams.md) */
+/* leads.c, chat.c (API.md §5, docs/streams.md) */
 void leads_create(http_request *req);
 void leads_list(http_request *req);
+void chat_post(http_request *req);
+void chat_get(http_request *req);
 
 /* vin.c */
 void vin_get(http_request *req);

@@ -41,11 +41,16 @@ def new_org(api, owner=None):
     return Org(api.create_org(owner.token), owner)
 
 
-def dealer(api, admin_token, org):
-    """An active dealer of org (made by the admin, so it has a token)."""
+def dealer(api, admin_token, org, eligible=True):
+    """An active dealer of org (made by the admin, so it has a token); when
+    eligible, online and pinged, so that a request is offered to it and can
+    be accepted (a request nobody is eligible for is missed-offline)."""
     d = api.create_account(token=admin_token, type="dealer", organization=org.id)
     assert d.account["type"] == "dealer" and d.account["status"] == "active", d.account
     assert d.token, d.account
+    if eligible:
+        expect(api.post("/accounts/status/online", token=d.token), 200)
+        expect(api.post("/ping", token=d.token), 200)
     return d
 
 

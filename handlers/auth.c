@@ -235,6 +235,18 @@ static void unauthorized(http_request *req, const char *message) {
               b.len);
 }
 
+bool auth_refused(http_request *req, const char *outcome) {
+    if (!strcmp(outcome, "revoked")) {
+        unauthorized(req, "The token has been revoked");
+        return true;
+    }
+    if (!strcmp(outcome, "inactive")) {
+        resp_error(req, 403, "forbidden", "The account is inactive or archived");
+        return true;
+    }
+    return false;
+}
+
 /* ---- the pipeline ---- */
 
 static void run_handler(http_request *req) {
@@ -285,14 +297,14 @@ static void on_account(redisReply *reply, int err, void *ud) {
     struct account *a = arena_alloc(&req->arena, sizeof *a);
     if (c->revoked || account_from_reply(&req->arena, reply, a) < 0 || a->gen != c->gen) {
         /* Logged out, account gone, or a password change since issue. */
-        unauthorized(req, "The token has been revoked");
+        auth_refused(req, "revoked");
         return;
     }
     a->jti = c->jti;
     a->platform = c->platform;
     a->exp = c->exp;
     if (!account_can_log_in(a)) {
-        resp_error(req, 403, "forbidden", "The account is inactive or archived");
+        auth_refused(req, "inactive");
         return;
     }
     req->account = a;
@@ -359,6 +371,14 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
         unauthorized(req, "Not an account token");
         return;
     }
+    if (req->match.route->auth == AUTH_CLAIMS) {
+        struct claims *cl = arena_alloc(&req->arena, sizeof *cl);
+        *cl = (struct claims){
+            .sub = sub, .jti = jti, .sublen = sublen, .jtilen = jtilen, .gen = (int64_t)gen};
+        req->claims = cl;
+        after_auth(req);
+        return;
+    }
     struct auth_ctx *c = arena_calloc(&req->arena, sizeof *c);
     c->req = req;
     c->jti = jti;
@@ -398,6 +418,7 @@ void pipeline_run(http_request *req) {
     const struct route *r = req->match.route;
     req->account = NULL;
     req->guest = NULL;
+    req->claims = NULL;
     if (r->auth == AUTH_NONE) {
         after_auth(req);
         return;

@@ -75,7 +75,7 @@ const struct route routes[] = {
     ROUTE(POST, "/streams/note/:streamId", streams_note, ACCOUNT),
     ROUTE(GET, "/streams/:streamId", streams_get, GUEST),
     ROUTE(GET, "/streams", streams_list, ACCOUNT),
-    ROUTE(POST, "/ping", streams_ping, ACCOUNT),
+    ROUTE(POST, "/ping", streams_ping, .auth = AUTH_CLAIMS),
 
     /* Real-time events (API.md §9) */
     ROUTE(GET, "/events", events_get, GUEST, TOKEN_IN_QUERY),

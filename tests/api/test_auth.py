@@ -561,3 +561,41 @@ def test_logs_never_contain_passwords_or_hashes(acct):
         assert "$argon2" not in log
         leaked = [pw for pw in SENT_PASSWORDS if pw in log]
         assert not leaked, f"passwords in the log of port {srv.port}: {leaked[:3]}"
+
+
+# -- a route that checks the token in its own script (AUTH_CLAIMS: POST /ping) -------------
+
+
+def test_claims_route_refuses_like_the_pipeline(acct):
+    """POST /ping reads the token's state in its own script: revoked by
+    logout or by a password change → 401, inactive or archived → 403,
+    a bad or expired token → 401, a non-dealer → 403."""
+    def dealer():
+        return acct.a.create_account(token=acct.admin_token, type="dealer")
+
+    d = dealer()
+    assert expect(acct.b.post("/ping", token=d.token), 200)["status"] == "ok"
+    t = acct.a.login_ok(d.password, email=d.email)["token"]
+    assert expect(acct.a.post("/auth/logout", token=t), 200) == {"status": "success"}
+    expect_unauthorized(acct.b.post("/ping", token=t))
+    expect(acct.b.post("/ping", token=d.token), 200)
+    # a password change revokes every earlier token
+    new = new_password()
+    expect(acct.a.post("/auth/changepassword", {"email": d.email, "password": d.password,
+                                                "newpassword": new}), 200)
+    expect_unauthorized(acct.a.post("/ping", token=d.token))
+    # inactive, archived
+    for change in ({"status": "inactive"}, {"archive": True}):
+        d2 = dealer()
+        expect(acct.a.put(f"/accounts/{d2.id}", change, token=acct.admin_token), 200)
+        expect_forbidden(acct.b.post("/ping", token=d2.token))
+    # signature and expiry are checked before the store
+    d3 = dealer()
+    h, p, _ = jwt_decode(d3.token)
+    now = int(time.time())
+    expect_unauthorized(acct.a.post("/ping", token=jwt_sign(h, dict(p, iat=now - 200,
+                                                                     exp=now - 100))))
+    expect_unauthorized(acct.a.post("/ping", token=jwt_sign(h, p, key=b"\x02" * 32)))
+    expect_unauthorized(acct.a.post("/ping"))
+    # an account that is not a dealer
+    expect_forbidden(acct.a.post("/ping", token=acct.a.create_account().token))

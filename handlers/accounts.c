@@ -23,7 +23,7 @@
 
 /* ---- validation ---- */
 
-static bool valid_email(const char *s, size_t n) {
+bool valid_email(const char *s, size_t n) {
     const char *at = memchr(s, '@', n);
     if (!at || at == s || n > 254 || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
         return false;
@@ -37,7 +37,7 @@ static bool valid_email(const char *s, size_t n) {
     return true;
 }
 
-static bool valid_phone(const char *s, size_t n) {
+bool valid_phone(const char *s, size_t n) {
     size_t i = s[0] == '+' ? 1 : 0, digits = n - i;
     if (digits < 6 || digits > 16)
         return false;

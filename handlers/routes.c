@@ -60,6 +60,12 @@ const struct route routes[] = {
     ROUTE(POST, "/gigs/stop/:gigId", gigs_stop, ACCOUNT),
     ROUTE(POST, "/gigs/rate/:gigId", gigs_rate, ACCOUNT),
 
+    /* Leads and chat (API.md §5) */
+    ROUTE(POST, "/leads", leads_create, .auth = AUTH_NONE, IP_LIMITED),
+    ROUTE(GET, "/leads", leads_list, ACCOUNT),
+    ROUTE(POST, "/chat/:streamId", chat_post, GUEST),
+    ROUTE(GET, "/chat/:streamId", chat_get, GUEST),
+
     /* Dealer streams (API.md §5) */
     ROUTE(GET, "/vin/:vinId", vin_get, .auth = AUTH_NONE),
     ROUTE(POST, "/streams/request/:organizationCode", streams_request, .auth = AUTH_NONE,

@@ -190,7 +190,9 @@ bool account_can_log_in(const struct account *a) {
 
 /* ---- tokens ---- */
 
-int token_issue(buf *out, const struct account *a, const char *platform) {
+/* Signs a token: `claims` (members of the payload object) plus iat, exp
+ * (ttl_s from now) and a fresh jti.  -1 when the secret is not known yet. */
+static int token_sign(buf *out, const char *claims, uint64_t ttl_s) {
     size_t keylen;
     const uint8_t *key = secret_key(&keylen);
     if (!key)
@@ -199,32 +201,25 @@ int token_issue(buf *out, const struct account *a, const char *platform) {
     uuid_v4(jti);
     int64_t now = (int64_t)time(NULL);
     char payload[512];
-    int n = snprintf(payload, sizeof payload,
-                     "{\"sub\":\"%s\",\"typ\":\"account\",\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\","
-                     "\"gen\":%lld%s%s%s}",
-                     a->id, (long long)now, (long long)(now + (int64_t)srv.cfg.token_ttl_s), jti,
-                     (long long)a->gen, platform ? ",\"plt\":\"" : "", platform ? platform : "",
-                     platform ? "\"" : "");
+    int n = snprintf(payload, sizeof payload, "{%s,\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\"}",
+                     claims, (long long)now, (long long)(now + (int64_t)ttl_s), jti);
     jwt_sign(out, key, keylen, payload, (size_t)n);
     return 0;
 }
 
+int token_issue(buf *out, const struct account *a, const char *platform) {
+    char claims[256];
+    snprintf(claims, sizeof claims, "\"sub\":\"%s\",\"typ\":\"account\",\"gen\":%lld%s%s%s", a->id,
+             (long long)a->gen, platform ? ",\"plt\":\"" : "", platform ? platform : "",
+             platform ? "\"" : "");
+    return token_sign(out, claims, srv.cfg.token_ttl_s);
+}
+
 int token_issue_guest(buf *out, const char *guest_id, const char *stream_id) {
-    size_t keylen;
-    const uint8_t *key = secret_key(&keylen);
-    if (!key)
-        return -1;
-    char jti[37];
-    uuid_v4(jti);
-    int64_t now = (int64_t)time(NULL);
-    char payload[256];
-    int n = snprintf(payload, sizeof payload,
-                     "{\"sub\":\"%s\",\"typ\":\"guest\",\"str\":\"%s\",\"iat\":%lld,"
-                     "\"exp\":%lld,\"jti\":\"%s\"}",
-                     guest_id, stream_id, (long long)now,
-                     (long long)(now + (int64_t)srv.cfg.guest_token_ttl_s), jti);
-    jwt_sign(out, key, keylen, payload, (size_t)n);
-    return 0;
+    char claims[160];
+    snprintf(claims, sizeof claims, "\"sub\":\"%s\",\"typ\":\"guest\",\"str\":\"%s\"", guest_id,
+             stream_id);
+    return token_sign(out, claims, srv.cfg.guest_token_ttl_s);
 }
 
 static void unauthorized(http_request *req, const char *message) {

@@ -460,28 +460,16 @@ static const char *const statuses[] = {"requested", "claimed",   "unclaimed",  "
                                        "rejected",  "cancelled", "handshaked", "started",
                                        "stopped",   "rated",     "expired"};
 
+static bool write_listed(json_writer *w, arena *a, const redisReply *entity) {
+    struct gig g;
+    if (gig_from_reply(a, entity, &g) < 0)
+        return false;
+    gig_write_json(w, &g);
+    return true;
+}
+
 static void on_list(redisReply *reply, int err, void *ud) {
-    http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER ||
-        reply->element[1]->type != REDIS_REPLY_ARRAY) {
-        resp_unavailable(req);
-        return;
-    }
-    struct json_resp r;
-    json_resp_begin(req, &r);
-    json_w_key(&r.w, "gigs");
-    json_w_arr_open(&r.w);
-    const redisReply *page = reply->element[1];
-    for (size_t i = 0; i < page->elements; i++) {
-        struct gig g;
-        if (gig_from_reply(&req->arena, page->element[i], &g) == 0)
-            gig_write_json(&r.w, &g);
-    }
-    json_w_arr_close(&r.w);
-    json_w_key(&r.w, "count");
-    json_w_int(&r.w, reply->element[0]->integer);
-    json_resp_send(req, &r, 200);
+    record_page_respond(ud, reply, err, "gigs", write_listed);
 }
 
 void gigs_list(http_request *req) {

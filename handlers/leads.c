@@ -14,6 +14,7 @@
 #include "handlers/auth.h"
 #include "handlers/events.h"
 #include "handlers/handlers.h"
+#include "handlers/records.h"
 #include "storage/keys.h"
 
 #define ORG_TOKEN_LEN 32 /* 16 random bytes in hex (organizations.c) */
@@ -229,6 +230,14 @@ void leads_create(http_request *req) {
 
 /* ---- GET /leads ---- */
 
+static bool write_listed(json_writer *w, arena *a, const redisReply *entity) {
+    (void)a;
+    if (!is_lead(entity))
+        return false;
+    lead_write_json(w, entity);
+    return true;
+}
+
 static void on_list(redisReply *reply, int err, void *ud) {
     http_request *req = ud;
     if (!err && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
@@ -237,24 +246,7 @@ static void on_list(redisReply *reply, int err, void *ud) {
         resp_error(req, 403, "forbidden", "Only an organization's dealers and owner read leads");
         return;
     }
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER ||
-        reply->element[1]->type != REDIS_REPLY_ARRAY) {
-        resp_unavailable(req);
-        return;
-    }
-    struct json_resp r;
-    json_resp_begin(req, &r);
-    json_w_key(&r.w, "leads");
-    json_w_arr_open(&r.w);
-    const redisReply *page = reply->element[1];
-    for (size_t i = 0; i < page->elements; i++)
-        if (is_lead(page->element[i]))
-            lead_write_json(&r.w, page->element[i]);
-    json_w_arr_close(&r.w);
-    json_w_key(&r.w, "count");
-    json_w_int(&r.w, reply->element[0]->integer);
-    json_resp_send(req, &r, 200);
+    record_page_respond(req, reply, err, "leads", write_listed);
 }
 
 void leads_list(http_request *req) {

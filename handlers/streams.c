@@ -422,28 +422,16 @@ void streams_get(http_request *req) {
         resp_unavailable(req);
 }
 
+static bool write_listed(json_writer *w, arena *a, const redisReply *entity) {
+    struct stream s;
+    if (stream_from_reply(a, entity, &s) < 0)
+        return false;
+    stream_write_json(w, &s);
+    return true;
+}
+
 static void on_list(redisReply *reply, int err, void *ud) {
-    http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER ||
-        reply->element[1]->type != REDIS_REPLY_ARRAY) {
-        resp_unavailable(req);
-        return;
-    }
-    struct json_resp r;
-    json_resp_begin(req, &r);
-    json_w_key(&r.w, "streams");
-    json_w_arr_open(&r.w);
-    const redisReply *page = reply->element[1];
-    for (size_t i = 0; i < page->elements; i++) {
-        struct stream s;
-        if (stream_from_reply(&req->arena, page->element[i], &s) == 0)
-            stream_write_json(&r.w, &s);
-    }
-    json_w_arr_close(&r.w);
-    json_w_key(&r.w, "count");
-    json_w_int(&r.w, reply->element[0]->integer);
-    json_resp_send(req, &r, 200);
+    record_page_respond(ud, reply, err, "streams", write_listed);
 }
 
 void streams_list(http_request *req) {

@@ -14,7 +14,8 @@ from accounts_util import (ADMIN_EMAIL, ADMIN_PASSWORD, Api, Creds, acct,  # noq
                            run_threads,
                            admin_login,
                            assert_account, assert_token_shape, b64u, expect, expect_error,
-                           expect_forbidden, expect_invalid, expect_unauthorized, jwt_decode,
+                           expect_forbidden, expect_invalid, expect_not_found,
+                           expect_unauthorized, jwt_decode,
                            jwt_sign, new_email, new_password, new_username, server_env,
                            start_server)
 from harness import wait_until
@@ -599,3 +600,18 @@ def test_claims_route_refuses_like_the_pipeline(acct):
     expect_unauthorized(acct.a.post("/ping"))
     # an account that is not a dealer
     expect_forbidden(acct.a.post("/ping", token=acct.a.create_account().token))
+
+
+@pytest.mark.parametrize("action", ["confirm", "start", "stop", "handshake"])
+def test_gig_transitions_check_the_token_in_their_script(acct, action):
+    """The gig transitions are AUTH_CLAIMS routes too (gig_act.lua checks the
+    token): with a good token an unknown gig is 404, a revoked token 401, an
+    inactive account 403, whatever the gig."""
+    path = f"/gigs/{action}/{uuid.uuid4()}"
+    c = acct.a.create_account(type="user")
+    expect_not_found(acct.b.post(path, token=c.token))
+    t = acct.a.login_ok(c.password, email=c.email)["token"]
+    expect(acct.a.post("/auth/logout", token=t), 200)
+    expect_unauthorized(acct.b.post(path, token=t))
+    expect(acct.a.put(f"/accounts/{c.id}", {"status": "inactive"}, token=acct.admin_token), 200)
+    expect_forbidden(acct.b.post(path, token=c.token))

@@ -18,6 +18,13 @@
 #                                            Their accounts are created once (Argon2id:
 #                                            ~11 min for 10 000) and cached; see
 #                                            bench/gig_setup.py and BENCH_GIG_* below
+#   BENCH_ONLY=ping,stream_expiry bench/run.sh   the dealer-stream scenarios: POST /ping
+#                                            by 10 000 dealers in turn (ping, against
+#                                            nginx), and how late 10 000 silent streams
+#                                            expire (stream_expiry, onair only). The
+#                                            dealers are created once (Argon2id: ~15 min)
+#                                            and cached; see bench/stream_setup.py,
+#                                            bench/stream_expiry.py and BENCH_STREAM_* below
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
 #
@@ -49,6 +56,19 @@ readonly GIG_PAIRS="${BENCH_GIG_PAIRS:-200}"
 readonly GIG_PROCS="${BENCH_GIG_PROCS:-2}"
 readonly GIG_SETUP_BUDGET_S="${BENCH_GIG_SETUP_BUDGET_S:-180}"
 readonly GIG_CACHE="${BENCH_GIG_CACHE:-$BENCH_DIR/results/cache/gig-accounts.json.gz}"
+# The dealer-stream scenarios (bench/stream_setup.py, bench/stream_expiry.py):
+# dealers that ping (ping) or each stream once (stream_expiry), spread over
+# organizations (one more dealer per organization is offered the streams and
+# never accepts), GET /events streams watching for `expired`, the ping timeout
+# of stream_expiry's server (it must outlast the set-up: see
+# bench/stream_expiry.py), seconds of dealer creation per run (0: no limit), and
+# the cache file.
+readonly STREAM_DEALERS="${BENCH_STREAM_DEALERS:-10000}"
+readonly STREAM_ORGS="${BENCH_STREAM_ORGS:-10}"
+readonly STREAM_SSE="${BENCH_STREAM_SSE:-2000}"
+readonly STREAM_PING_TIMEOUT_MS="${BENCH_STREAM_PING_TIMEOUT_MS:-15000}"
+readonly STREAM_SETUP_BUDGET_S="${BENCH_STREAM_SETUP_BUDGET_S:-0}"
+readonly STREAM_CACHE="${BENCH_STREAM_CACHE:-$BENCH_DIR/results/cache/stream-dealers.json.gz}"
 # The map's city (the operators are within 5 km of it).
 readonly GIG_CENTER_LAT=10.7769 GIG_CENTER_LONG=106.7009
 CLK_TCK=$(getconf CLK_TCK)
@@ -497,6 +517,96 @@ gig_scenario() {
   gig_rows+=("$name|${GIG_PAIRS}x$GIG_PROCS|${gigs:--}|>=$min_gigs $verdict|$(kv requests_per_s "$out")|${errors:--}|$(kv p50_ms "$out")|$(kv p99_ms "$out")|$(kv server_us_per_gig "$out")|$(kv redis_us_per_gig "$out")|$(kv server_cpu_pct "$out")/$(kv redis_cpu_pct "$out")/$(kv gen_cpu_pct "$out")|${notes# }")
 }
 
+# --- dealer streams (API.md §5) -------------------------------------------------
+
+# Like the gig scenarios: their own prefix, a fixed secret and year-long
+# tokens so that bench/stream_setup.py's cache works in a later run, and the
+# bootstrap admin that makes the organizations and dealers.
+readonly STREAM_PREFIX=streambench:
+readonly STREAM_SECRET=6f6e6169722d62656e63682d73747265616d732d6f6e6c792d6e6f742d612d73656372
+readonly STREAM_ADMIN_EMAIL=streambench-admin@bench.test
+readonly STREAM_ADMIN_PASSWORD=streambench-admin-password
+stream_env() {
+  ONAIR_KEY_PREFIX=$STREAM_PREFIX ONAIR_SECRET=$STREAM_SECRET ONAIR_TOKEN_TTL_S=31536000 \
+    ONAIR_ADMIN_EMAIL=$STREAM_ADMIN_EMAIL ONAIR_ADMIN_PASSWORD=$STREAM_ADMIN_PASSWORD "$@"
+}
+
+# stream_setup ARGS...: bench/stream_setup.py against the running onair
+# (STREAM_DEALERS + STREAM_ORGS dealers from the cache or created); its log
+# goes to $results/stream_setup.log and stderr, its key=value line to
+# $tmp/stream-setup.out.
+stream_setup() {
+  "$BENCH_DIR/stream_setup.py" --port "$server_port" --redis-sock "$redis_sock" \
+    --prefix "$STREAM_PREFIX" --cache "$STREAM_CACHE" --source-root "$ROOT" \
+    --admin-email "$STREAM_ADMIN_EMAIL" --admin-password "$STREAM_ADMIN_PASSWORD" \
+    --orgs "$STREAM_ORGS" --dealers $((STREAM_DEALERS + STREAM_ORGS)) \
+    --budget "$STREAM_SETUP_BUDGET_S" --concurrency 16 "$@" 2>&1 >"$tmp/stream-setup.out" |
+    tee -a "$results/stream_setup.log" >&2
+  [[ "$(kv ok "$tmp/stream-setup.out")" == 1 ]]
+}
+
+# ping: STREAM_DEALERS dealers' tokens in turn (bench/ping.lua), so each
+# request checks another account and records another dealer's ping. nginx gets
+# the same requests (the file onair's set-up wrote, when it ran first).
+setup_ping() {
+  local tokens="$tmp/dealer-tokens.txt" n
+  if [[ $1 != onair ]]; then
+    script_args+=("$tokens")
+    return 0
+  fi
+  log "ping: $STREAM_DEALERS dealers (accounts from $STREAM_CACHE, or created)"
+  stream_setup --tokens-file "$tokens" --tokens "$STREAM_DEALERS" ||
+    die "ping: bench/stream_setup.py failed (see $results/stream_setup.log)"
+  n=$(kv tokens "$tmp/stream-setup.out")
+  script_args+=("$tokens")
+  if ((n < STREAM_DEALERS)); then
+    log "ping: ONLY $n OF $STREAM_DEALERS DEALERS: measured with $n (see above)"
+    scenario_info[ping]="dealers=$n/$STREAM_DEALERS(SHORT)"
+  else
+    scenario_info[ping]="dealers=$n"
+  fi
+}
+
+# stream_expiry_scenario NAME MAX_P99_MS
+# STREAM_DEALERS streams live at once (each dealer accepted one), then silent:
+# bench/stream_expiry.py measures, per stream, endedAt - expiresAt (the
+# server's own record of how late its reapers marked it `expired`), and the
+# delivery of the `expired` events to STREAM_SSE dealers' GET /events.
+# MAX_P99_MS is the budget for the first.
+stream_rows=()
+stream_expiry_scenario() {
+  local name=$1 max_p99=$2
+  selected "$name" || return 0
+  has_target onair || return 0
+  local out="$results/$name.onair.txt" ok=1
+  ONAIR_PING_TIMEOUT_MS=$STREAM_PING_TIMEOUT_MS start_server onair
+  log "$name: $STREAM_DEALERS dealers (accounts from $STREAM_CACHE, or created)"
+  if ! stream_setup --out "$tmp/stream-accounts.json"; then
+    log "$name: bench/stream_setup.py failed (see $results/stream_setup.log)"
+    ok=0
+  else
+    log "$name: onair: $STREAM_DEALERS streams, ping timeout ${STREAM_PING_TIMEOUT_MS} ms," \
+      "$STREAM_SSE dealers on GET /events (see $out)"
+    if ! "$BENCH_DIR/stream_expiry.py" --port "$server_port" --pid "$server_pid" \
+      --redis-pid "$redis_pid" --redis-sock "$redis_sock" --prefix "$STREAM_PREFIX" \
+      --accounts "$tmp/stream-accounts.json" --streams "$STREAM_DEALERS" \
+      --ping-timeout-ms "$STREAM_PING_TIMEOUT_MS" --sse "$STREAM_SSE" >"$out" 2>&1; then
+      cat "$out" >&2
+      log "$name: onair: failed"
+      ok=0
+    fi
+  fi
+  stop_server
+  ((ok)) || failures=$((failures + 1))
+  [[ -s "$out" ]] || return 0
+  grep '^stream_expiry: ' "$out" >&2 || true
+  local p99 verdict=-
+  p99=$(kv p99_ms "$out")
+  [[ -z "$p99" ]] ||
+    verdict=$(awk -v p="$p99" -v m="$max_p99" 'BEGIN { print (p <= m ? "ok" : "ABOVE") }')
+  stream_rows+=("$name|$(kv streams "$out")|$(kv live "$out")|$(kv expired "$out")|$(kv p50_ms "$out")|${p99:--}|$(kv max_ms "$out")|<=${max_p99}ms $verdict|$(kv sse_received "$out")/$(kv sse "$out")|$(kv sse_p50_ms "$out")|$(kv sse_p99_ms "$out")|$(kv sse_max_ms "$out")|$(kv burst_s "$out")")
+}
+
 # --- report --------------------------------------------------------------------
 
 print_summary() {
@@ -541,8 +651,20 @@ print_summary() {
       printf "$fmt" "${f[@]}"
     done
   fi
-  if ((${#events_rows[@]})); then
+  if ((${#stream_rows[@]})); then
     ((${#wrk_rows[@]} + ${#login_rows[@]} + ${#idle_rows[@]} + ${#gig_rows[@]} == 0)) || echo
+    local fmt='%-14s %7s %6s %8s %7s %7s %7s %11s %11s %8s %8s %8s %8s\n'
+    # shellcheck disable=SC2059  # the format is the variable
+    printf "$fmt" scenario streams live expired "p50 ms" "p99 ms" "max ms" target \
+      "events rcvd" "ev p50" "ev p99" "ev max" "burst s"
+    for row in "${stream_rows[@]}"; do
+      IFS='|' read -r -a f <<<"$row"
+      # shellcheck disable=SC2059
+      printf "$fmt" "${f[@]}"
+    done
+  fi
+  if ((${#events_rows[@]})); then
+    ((${#wrk_rows[@]} + ${#login_rows[@]} + ${#idle_rows[@]} + ${#gig_rows[@]} + ${#stream_rows[@]} == 0)) || echo
     local fmt='%-10s %7s %10s %9s %17s %7s %7s %6s %8s %7s %7s %7s %11s\n'
     # shellcheck disable=SC2059  # the format is the variable
     printf "$fmt" scenario streams KiB/stream target "RSS KiB" clients "ev/s" sent received \
@@ -569,6 +691,8 @@ write_meta() {
       "$EVENTS_RATE events/s to $EVENTS_CLIENTS clients"
     echo "gigs: $MAP_OPERATORS map operators (map), $GIG_PAIRS pairs in $GIG_PROCS" \
       "generator process(es) (gig_lifecycle); cache $GIG_CACHE"
+    echo "streams: $STREAM_DEALERS dealers in $STREAM_ORGS organizations; ping timeout" \
+      "${STREAM_PING_TIMEOUT_MS} ms (stream_expiry); $STREAM_SSE on GET /events; cache $STREAM_CACHE"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$results/meta.txt"
 }
@@ -633,6 +757,8 @@ scenarios() {
   gig_env scenario map "/map/$GIG_CENTER_LAT/$GIG_CENTER_LONG" auth_get.lua 0.3 -t2 -c64
   gig_env scenario map_city /map map_city.lua 0.3 -t2 -c64
   gig_env gig_scenario gig_lifecycle 2000
+  stream_env scenario ping /ping ping.lua 0.5 -t2 -c64
+  stream_env stream_expiry_scenario stream_expiry 1000
 }
 
 # --- main ----------------------------------------------------------------------

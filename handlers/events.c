@@ -683,6 +683,8 @@ void events_get(http_request *req) {
  * handle), or sooner when the batch is full. */
 #define BATCH_MAX 64
 #define BATCH_BYTES (256 * 1024)
+/* A batch's script call: each event's key, name and data, then max and ttl. */
+_Static_assert(3 * BATCH_MAX + 2 <= RDS_EVAL_MAX_ARGC, "a full batch must fit one rds_eval");
 
 static struct {
     uv_check_t flush;

@@ -24,7 +24,6 @@
 #include "storage/reaper.h"
 
 #define STREAM_KIND "stream" /* reaper kind: the stream's current deadline */
-#define OFFER_MAX 256        /* dealers a request is offered to, at most, in events */
 
 /* ---- the stream object ---- */
 
@@ -66,8 +65,12 @@ static int stream_from_reply(arena *a, const redisReply *flat, struct stream *s)
     s->offered_to = NULL;
     if (record_read(stream_fields, NSTREAM_FIELDS, flat, s) < 0 || !s->id[0])
         return -1;
-    s->offered_to = arena_alloc(a, OFFER_MAX * sizeof *s->offered_to);
-    s->noffered = record_split(a, s->offered, s->offered_to, OFFER_MAX);
+    /* Every dealer it was offered to (docs/streams.md: all of them). */
+    size_t n = 1;
+    for (const char *p = s->offered; *p; p++)
+        n += *p == ',';
+    s->offered_to = arena_alloc(a, n * sizeof *s->offered_to);
+    s->noffered = record_split(a, s->offered, s->offered_to, n);
     return 0;
 }
 
@@ -213,6 +216,7 @@ void streams_request(http_request *req) {
          .null_ok = true,
          .min_len = 1,
          .max_len = 128,
+         .chars = true,
          .out = &session},
     };
     if (handler_extract(req, &doc, fields, 2) < 0)
@@ -283,7 +287,8 @@ static void on_acted(redisReply *reply, int err, void *ud) {
                 notify(&req->arena, &s, what, &s.dealer, 1, NULL);
             else
                 notify(&req->arena, &s, what, s.offered_to, s.noffered, NULL);
-        } else if (!strcmp(what, "stopped")) {
+        } else if (!strcmp(what, "stopped") || !strcmp(what, "completed")) {
+            /* A dealer did it: the other party is the shopper. */
             notify(&req->arena, &s, what, NULL, 0, s.guest);
         }
         respond_stream(req, 200, &s, NULL);
@@ -335,6 +340,7 @@ void streams_note(http_request *req) {
          .required = true,
          .min_len = 1,
          .max_len = 4000,
+         .chars = true,
          .out = &note},
     };
     if (handler_extract(req, &doc, fields, 1) < 0)

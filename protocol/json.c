@@ -666,9 +666,13 @@ static const char *extract_one(const json_doc *doc, int v, arena *a, const struc
         /* A NUL would silently truncate the value for C-string users. */
         if (memchr(s, '\0', n))
             return "must not contain NUL characters";
-        if (n < f->min_len)
+        size_t len = n;
+        if (f->chars) /* decoded strings are valid UTF-8: count the lead bytes */
+            for (size_t i = len = 0; i < n; i++)
+                len += ((unsigned char)s[i] & 0xC0) != 0x80;
+        if (len < f->min_len)
             return "is too short";
-        if (f->max_len && n > f->max_len)
+        if (f->max_len && len > f->max_len)
             return "is too long";
         *(const char **)f->out = s;
         if (f->len_out)

@@ -83,7 +83,8 @@ void json_raw(const json_doc *doc, int t, const char **p, size_t *len);
 /* Table-driven extraction of an object's fields (lwan-style descriptions).
  * Each field names its key, the type it must have and where to store it:
  *   JSON_STRING -> const char ** (and optional size_t *len_out), length
- *                  checked against min_len/max_len (in bytes; 0 = no limit)
+ *                  checked against min_len/max_len (in bytes, or in
+ *                  characters (code points) with `chars`; 0 = no limit)
  *   JSON_NUMBER -> double *
  *   JSON_BOOL   -> bool *
  *   JSON_OBJECT / JSON_ARRAY -> int * (the token index)
@@ -101,6 +102,7 @@ struct json_field {
     void *out;
     size_t *len_out;
     bool *present;
+    bool chars; /* min_len/max_len count characters, not bytes */
 };
 
 int json_extract(const json_doc *doc, int obj, arena *a, const struct json_field *fields,

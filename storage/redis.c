@@ -728,7 +728,7 @@ int rds_command_argv(rds_client *c, rds_cb cb, void *ud, int argc, const char **
     return 0;
 }
 
-#define EVAL_MAX_ARGS 128
+#define EVAL_MAX_ARGS (RDS_EVAL_MAX_ARGC + 3) /* EVALSHA, the sha, the key count */
 
 int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
              const char **argv, const size_t *lens) {

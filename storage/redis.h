@@ -97,7 +97,11 @@ int rds_command_argv(rds_client *c, rds_cb cb, void *ud, int argc, const char **
 int rds_subscribe(rds_client *c, const char *channel, size_t len, rds_cb cb, void *ud);
 int rds_unsubscribe(rds_client *c, const char *channel, size_t len, rds_cb cb, void *ud);
 
-/* EVALSHA script with argv[0..nkeys) as keys and the rest as arguments. */
+/* The most arguments (keys and others) rds_eval passes to a script. */
+#define RDS_EVAL_MAX_ARGC 253
+
+/* EVALSHA script with argv[0..nkeys) as keys and the rest as arguments
+ * (argc <= RDS_EVAL_MAX_ARGC; more: -1). */
 int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
              const char **argv, const size_t *lens);
 

@@ -136,7 +136,7 @@ static void check_extract(const json_doc *doc, int obj) {
             int t;
         } out;
         bool present;
-        struct json_field f = {key, types[i], true, true, 0, 0, &out, NULL, &present};
+        struct json_field f = {key, types[i], true, true, 0, 0, &out, NULL, &present, false};
         const char *field = NULL, *why = NULL;
         int r = json_extract(doc, obj, &a, &f, 1, &field, &why);
         enum json_type have = json_type(doc, v);

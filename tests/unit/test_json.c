@@ -974,12 +974,12 @@ static int run_extract(const char *src, struct target *t, const char **field, co
     if (json_parse(&doc, &a, src, strlen(src)) < 0)
         fail_msg("bad test input %s", src);
     const struct json_field fields[] = {
-        {"name", JSON_STRING, true, false, 1, 8, &t->name, &t->name_len, NULL},
-        {"age", JSON_NUMBER, true, false, 0, 0, &t->age, NULL, NULL},
-        {"admin", JSON_BOOL, false, false, 0, 0, &t->admin, NULL, &t->has_admin},
-        {"tags", JSON_ARRAY, false, false, 0, 0, &t->tags, NULL, NULL},
-        {"meta", JSON_OBJECT, false, true, 0, 0, &t->meta, NULL, &t->has_meta},
-        {"nick", JSON_STRING, false, true, 0, 0, &t->nick, NULL, &t->has_nick},
+        {"name", JSON_STRING, true, false, 1, 8, &t->name, &t->name_len, NULL, false},
+        {"age", JSON_NUMBER, true, false, 0, 0, &t->age, NULL, NULL, false},
+        {"admin", JSON_BOOL, false, false, 0, 0, &t->admin, NULL, &t->has_admin, false},
+        {"tags", JSON_ARRAY, false, false, 0, 0, &t->tags, NULL, NULL, false},
+        {"meta", JSON_OBJECT, false, true, 0, 0, &t->meta, NULL, &t->has_meta, false},
+        {"nick", JSON_STRING, false, true, 0, 0, &t->nick, NULL, &t->has_nick, false},
     };
     return json_extract(&doc, 0, &a, fields, sizeof fields / sizeof *fields, field, why);
 }
@@ -1054,6 +1054,36 @@ static void test_extract_errors(void **state) {
     expect_extract_error("{\"name\":\"ok\",\"age\":1,\"name\":7}", "name", "must be a string");
 }
 
+/* .chars: lengths in characters (code points) of the decoded value. */
+static int extract_chars(const char *src) {
+    static arena a;
+    arena_reset(&a);
+    static json_doc doc;
+    if (json_parse(&doc, &a, src, strlen(src)) < 0)
+        fail_msg("bad test input %s", src);
+    const char *s, *f, *r;
+    size_t n;
+    const struct json_field fields[] = {
+        {.name = "s", .type = JSON_STRING, .required = true, .min_len = 2, .max_len = 3,
+         .out = &s, .len_out = &n, .chars = true},
+    };
+    return json_extract(&doc, 0, &a, fields, 1, &f, &r);
+}
+
+static void test_extract_chars(void **state) {
+    (void)state;
+    assert_int_equal(extract_chars("{\"s\":\"ab\"}"), 0);
+    assert_int_equal(extract_chars("{\"s\":\"abc\"}"), 0);
+    assert_int_equal(extract_chars("{\"s\":\"a\"}"), -1);
+    assert_int_equal(extract_chars("{\"s\":\"abcd\"}"), -1);
+    /* 3 characters of 2, 3 and 4 bytes: 9 bytes */
+    assert_int_equal(extract_chars("{\"s\":\"\\u00e9\\u20ac\\ud83d\\ude00\"}"), 0);
+    assert_int_equal(extract_chars("{\"s\":\"\\u00e9\\u00e9\\u00e9\"}"), 0);
+    assert_int_equal(extract_chars("{\"s\":\"\\u00e9\\u00e9\\u00e9\\u00e9\"}"), -1);
+    /* one 4-byte character is too short */
+    assert_int_equal(extract_chars("{\"s\":\"\\ud83d\\ude00\"}"), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_table),
@@ -1079,6 +1109,7 @@ int main(void) {
         cmocka_unit_test(test_write_double),
         cmocka_unit_test(test_extract_ok),
         cmocka_unit_test(test_extract_errors),
+        cmocka_unit_test(test_extract_chars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

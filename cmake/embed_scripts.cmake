@@ -1,4 +1,5 @@
-# Turns every storage/scripts/NAME.lua into an entry of a generated table:
+# Turns every storage/scripts/NAME.lua (with the library it names, if any) into
+# an entry of a generated table:
 #   scripts_gen.h: enum script_id { SCRIPT_NAME, ..., SCRIPT__COUNT };
 #   scripts_gen.c: const struct script_source script_sources[SCRIPT__COUNT];
 # Run as: cmake -DOUT_DIR=... -DSCRIPTS_DIR=... -P embed_scripts.cmake
@@ -15,7 +16,21 @@ set(table "const struct script_source script_sources[SCRIPT__COUNT] = {\n")
 foreach(path ${scripts})
   get_filename_component(name ${path} NAME_WE)
   string(APPEND h "    SCRIPT_${name},\n")
-  file(READ ${path} hex HEX)
+  # A first line "--! lib: NAME..." prepends storage/scripts/lib/NAME.lua, each.
+  file(READ ${path} body)
+  if(body MATCHES "^--! lib: ([a-z_ ]+)")
+    string(REPLACE " " ";" libs "${CMAKE_MATCH_1}")
+    set(prelude "")
+    foreach(lib_name ${libs})
+      file(READ ${SCRIPTS_DIR}/lib/${lib_name}.lua lib)
+      string(APPEND prelude "${lib}")
+    endforeach()
+    file(WRITE ${OUT_DIR}/${name}.lua.tmp "${prelude}${body}")
+    file(READ ${OUT_DIR}/${name}.lua.tmp hex HEX)
+    file(REMOVE ${OUT_DIR}/${name}.lua.tmp)
+  else()
+    file(READ ${path} hex HEX)
+  endif()
   string(LENGTH "${hex}" hexlen)
   math(EXPR len "${hexlen} / 2")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")

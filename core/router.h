@@ -31,6 +31,8 @@ enum route_auth {
     AUTH_ACCOUNT,  /* a valid account token (401 otherwise) */
     AUTH_OPTIONAL, /* anyone, but a token given must be valid */
     AUTH_GUEST,    /* a valid account token, or a stream's guest token (401 otherwise) */
+    AUTH_CLAIMS,   /* a valid account token's claims, read from the store by the handler's
+                      own script: the hottest routes make one round trip */
 };
 
 /* Which rate limit applies before the handler runs. */

@@ -23,7 +23,7 @@
 
 /* ---- validation ---- */
 
-static bool valid_email(const char *s, size_t n) {
+bool valid_email(const char *s, size_t n) {
     const char *at = memchr(s, '@', n);
     if (!at || at == s || n > 254 || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
         return false;
@@ -37,7 +37,7 @@ static bool valid_email(const char *s, size_t n) {
     return true;
 }
 
-static bool valid_phone(const char *s, size_t n) {
+bool valid_phone(const char *s, size_t n) {
     size_t i = s[0] == '+' ? 1 : 0, digits = n - i;
     if (digits < 6 || digits > 16)
         return false;
@@ -606,21 +606,10 @@ static void issue_login(struct login *l) {
     account_respond(req, 200, &l->acct, tok.data);
 }
 
-/* Swaps a new hash in, if the stored one is still `expected`. */
-static void password_set(struct login *l, const char *hash, bool revoke, rds_cb cb, void *ud) {
-    char key[KEY_MAX];
-    key_entity(key, "acct", l->acct.id, strlen(l->acct.id), NULL);
-    const char *argv[4] = {key, l->acct.pw, hash, revoke ? "1" : "0"};
-    if (rds_eval(srv.redis, SCRIPT_password_set, cb, ud, 1, 4, argv, NULL) < 0 && revoke)
-        resp_unavailable(l->req);
-}
-
-/* Tells the account's event streams that it changed (docs/events.md). */
-static void notify_account(http_request *req, const struct account *a, const char *reason) {
-    buf b;
-    buf_init(&b, &req->arena);
+/* The `account` event's data (docs/events.md). */
+static void account_event(buf *b, const struct account *a, const char *reason) {
     json_writer w;
-    json_w_init(&w, &b);
+    json_w_init(&w, b);
     json_w_obj_open(&w);
     json_w_key(&w, "account");
     account_write_json(&w, a);
@@ -629,7 +618,35 @@ static void notify_account(http_request *req, const struct account *a, const cha
         json_w_cstr(&w, reason);
     }
     json_w_obj_close(&w);
+}
+
+/* Tells the account's event streams that it changed. */
+static void notify_account(http_request *req, const struct account *a) {
+    buf b;
+    buf_init(&b, &req->arena);
+    account_event(&b, a, NULL);
     events_notify("acct", a->id, strlen(a->id), "account", b.data, b.len);
+}
+
+/* Swaps a new hash in, if the stored one is still `expected`.  A change that
+ * revokes the account's tokens publishes the `account` event (reason
+ * password-changed) in the same script, so that its streams, which close at
+ * the revocation, receive it first. */
+static void password_set(struct login *l, const char *hash, bool revoke, rds_cb cb, void *ud) {
+    struct events_target t;
+    buf event;
+    buf_init(&event, &l->req->arena);
+    account_event(&event, &l->acct, "password-changed");
+    char key[KEY_MAX];
+    key_entity(key, "acct", l->acct.id, strlen(l->acct.id), NULL);
+    events_target(&t, "acct", l->acct.id, strlen(l->acct.id));
+    const char *argv[9] = {key,       t.key,      l->acct.pw, hash, revoke ? "1" : "0",
+                           "account", event.data, t.keep,     t.ttl};
+    size_t lens[9];
+    for (size_t i = 0; i < 9; i++)
+        lens[i] = i == 6 ? event.len : strlen(argv[i]);
+    if (rds_eval(srv.redis, SCRIPT_password_set, cb, ud, 2, 9, argv, lens) < 0 && revoke)
+        resp_unavailable(l->req);
 }
 
 static void on_password_changed(redisReply *reply, int err, void *ud) {
@@ -638,7 +655,6 @@ static void on_password_changed(redisReply *reply, int err, void *ud) {
     if (err || !reply || reply->type != REDIS_REPLY_INTEGER) {
         resp_unavailable(req);
     } else if (reply->integer == 1) {
-        notify_account(req, &l->acct, "password-changed");
         resp_json_str(req, 200, "{\"status\":\"success\"}");
     } else
         resp_error(req, 409, "conflict", "The password was changed meanwhile; try again");
@@ -847,7 +863,7 @@ static void on_updated(redisReply *reply, int err, void *ud) {
         resp_error(req, 404, "not-found", "No such account");
         return;
     }
-    notify_account(req, &a, NULL);
+    notify_account(req, &a);
     account_respond(req, 200, &a, NULL);
 }
 

@@ -190,7 +190,9 @@ bool account_can_log_in(const struct account *a) {
 
 /* ---- tokens ---- */
 
-int token_issue(buf *out, const struct account *a, const char *platform) {
+/* Signs a token: `claims` (members of the payload object) plus iat, exp
+ * (ttl_s from now) and a fresh jti.  -1 when the secret is not known yet. */
+static int token_sign(buf *out, const char *claims, uint64_t ttl_s) {
     size_t keylen;
     const uint8_t *key = secret_key(&keylen);
     if (!key)
@@ -199,32 +201,25 @@ int token_issue(buf *out, const struct account *a, const char *platform) {
     uuid_v4(jti);
     int64_t now = (int64_t)time(NULL);
     char payload[512];
-    int n = snprintf(payload, sizeof payload,
-                     "{\"sub\":\"%s\",\"typ\":\"account\",\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\","
-                     "\"gen\":%lld%s%s%s}",
-                     a->id, (long long)now, (long long)(now + (int64_t)srv.cfg.token_ttl_s), jti,
-                     (long long)a->gen, platform ? ",\"plt\":\"" : "", platform ? platform : "",
-                     platform ? "\"" : "");
+    int n = snprintf(payload, sizeof payload, "{%s,\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\"}",
+                     claims, (long long)now, (long long)(now + (int64_t)ttl_s), jti);
     jwt_sign(out, key, keylen, payload, (size_t)n);
     return 0;
 }
 
+int token_issue(buf *out, const struct account *a, const char *platform) {
+    char claims[256];
+    snprintf(claims, sizeof claims, "\"sub\":\"%s\",\"typ\":\"account\",\"gen\":%lld%s%s%s", a->id,
+             (long long)a->gen, platform ? ",\"plt\":\"" : "", platform ? platform : "",
+             platform ? "\"" : "");
+    return token_sign(out, claims, srv.cfg.token_ttl_s);
+}
+
 int token_issue_guest(buf *out, const char *guest_id, const char *stream_id) {
-    size_t keylen;
-    const uint8_t *key = secret_key(&keylen);
-    if (!key)
-        return -1;
-    char jti[37];
-    uuid_v4(jti);
-    int64_t now = (int64_t)time(NULL);
-    char payload[256];
-    int n = snprintf(payload, sizeof payload,
-                     "{\"sub\":\"%s\",\"typ\":\"guest\",\"str\":\"%s\",\"iat\":%lld,"
-                     "\"exp\":%lld,\"jti\":\"%s\"}",
-                     guest_id, stream_id, (long long)now,
-                     (long long)(now + (int64_t)srv.cfg.guest_token_ttl_s), jti);
-    jwt_sign(out, key, keylen, payload, (size_t)n);
-    return 0;
+    char claims[160];
+    snprintf(claims, sizeof claims, "\"sub\":\"%s\",\"typ\":\"guest\",\"str\":\"%s\"", guest_id,
+             stream_id);
+    return token_sign(out, claims, srv.cfg.guest_token_ttl_s);
 }
 
 static void unauthorized(http_request *req, const char *message) {
@@ -233,6 +228,18 @@ static void unauthorized(http_request *req, const char *message) {
     http_error_body(&b, "unauthorized", message);
     resp_send(req, 401, "application/json; charset=utf-8", "WWW-Authenticate: Bearer\r\n", b.data,
               b.len);
+}
+
+bool auth_refused(http_request *req, const char *outcome) {
+    if (!strcmp(outcome, "revoked")) {
+        unauthorized(req, "The token has been revoked");
+        return true;
+    }
+    if (!strcmp(outcome, "inactive")) {
+        resp_error(req, 403, "forbidden", "The account is inactive or archived");
+        return true;
+    }
+    return false;
 }
 
 /* ---- the pipeline ---- */
@@ -285,14 +292,14 @@ static void on_account(redisReply *reply, int err, void *ud) {
     struct account *a = arena_alloc(&req->arena, sizeof *a);
     if (c->revoked || account_from_reply(&req->arena, reply, a) < 0 || a->gen != c->gen) {
         /* Logged out, account gone, or a password change since issue. */
-        unauthorized(req, "The token has been revoked");
+        auth_refused(req, "revoked");
         return;
     }
     a->jti = c->jti;
     a->platform = c->platform;
     a->exp = c->exp;
     if (!account_can_log_in(a)) {
-        resp_error(req, 403, "forbidden", "The account is inactive or archived");
+        auth_refused(req, "inactive");
         return;
     }
     req->account = a;
@@ -359,6 +366,14 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
         unauthorized(req, "Not an account token");
         return;
     }
+    if (req->match.route->auth == AUTH_CLAIMS) {
+        struct claims *cl = arena_alloc(&req->arena, sizeof *cl);
+        *cl = (struct claims){
+            .sub = sub, .jti = jti, .sublen = sublen, .jtilen = jtilen, .gen = (int64_t)gen};
+        req->claims = cl;
+        after_auth(req);
+        return;
+    }
     struct auth_ctx *c = arena_calloc(&req->arena, sizeof *c);
     c->req = req;
     c->jti = jti;
@@ -398,6 +413,7 @@ void pipeline_run(http_request *req) {
     const struct route *r = req->match.route;
     req->account = NULL;
     req->guest = NULL;
+    req->claims = NULL;
     if (r->auth == AUTH_NONE) {
         after_auth(req);
         return;

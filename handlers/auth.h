@@ -33,6 +33,20 @@ struct guest {
     int64_t exp;
 };
 
+/* An account token's claims, signature and expiry checked, for a route whose
+ * handler checks revocation and the account itself (AUTH_CLAIMS): its
+ * script answers {'revoked'} or {'inactive'} as auth_check.lua's callers
+ * document, and auth_refused() answers those. */
+struct claims {
+    const char *sub, *jti;
+    size_t sublen, jtilen;
+    int64_t gen;
+};
+
+/* Answers a script's refusal of the caller: 'revoked' -> 401, 'inactive' ->
+ * 403 (as the pipeline does).  Returns true when it answered. */
+bool auth_refused(http_request *req, const char *outcome);
+
 /* Fills `a` from an HGETALL-style reply (field, value, ...).  Returns 0, or -1
  * when the reply is not an account. */
 int account_from_reply(arena *ar, const redisReply *flat, struct account *a);

@@ -446,6 +446,19 @@ static void on_page(redisReply *reply, int err, void *ud) {
     after_page(c, deliver(c, reply));
 }
 
+/* Sends XRANGE of the page after the last id written (a reply to come). */
+static int read_page(struct client *c, rds_cb cb) {
+    char after[48];
+    snprintf(after, sizeof after, "(%llu-%llu", (unsigned long long)c->last.ms,
+             (unsigned long long)c->last.seq);
+    const char *argv[6] = {"XRANGE", c->r->channel, after, "+", "COUNT", PAGE_STR};
+    size_t lens[6] = {6, c->r->chlen, strlen(after), 1, 5, sizeof PAGE_STR - 1};
+    if (rds_command_argv(srv.redis, cb, c, 6, argv, lens) < 0)
+        return -1;
+    c->refs++;
+    return 0;
+}
+
 /* Reads the next page of the log after the last id written.  When the store
  * cannot take it now, the next heartbeat tries again. */
 static void catch_up(struct client *c) {
@@ -453,18 +466,30 @@ static void catch_up(struct client *c) {
         c->fetch_again = true;
         return;
     }
-    char after[48];
-    snprintf(after, sizeof after, "(%llu-%llu", (unsigned long long)c->last.ms,
-             (unsigned long long)c->last.seq);
-    const char *argv[6] = {"XRANGE", c->r->channel, after, "+", "COUNT", PAGE_STR};
-    size_t lens[6] = {6, c->r->chlen, strlen(after), 1, 5, sizeof PAGE_STR - 1};
-    if (rds_command_argv(srv.redis, on_page, c, 6, argv, lens) == 0) {
-        c->refs++;
+    if (read_page(c, on_page) == 0)
         c->fetching = true;
-    }
 }
 
 /* ---- the heartbeat ---- */
+
+static void on_final_page(redisReply *reply, int err, void *ud) {
+    struct client *c = ud;
+    if (!client_unref(c))
+        return;
+    if (!err && reply && reply->type == REDIS_REPLY_ARRAY)
+        deliver(c, reply);
+    conn_stream_end(c->conn);
+}
+
+/* Closes a stream whose token no longer holds, after one last read of the
+ * log: a change that revokes tokens publishes its event in the same script
+ * (a password change), so the event is in the log by the time the
+ * revocation is seen, while its live copy may still be on its way. */
+static void close_revoked(struct client *c) {
+    log_info("events", "closing a stream of %s: token revoked or account disabled", c->who);
+    if (read_page(c, on_final_page) < 0)
+        conn_stream_end(c->conn);
+}
 
 static void on_revocation(redisReply *reply, int err, void *ud) {
     struct client *c = ud;
@@ -480,10 +505,8 @@ static void on_account(redisReply *reply, int err, void *ud) {
     bool valid = account_from_reply(&ev.scratch, reply, &a) == 0 && a.gen == c->gen &&
                  account_can_log_in(&a);
     arena_reset(&ev.scratch);
-    if (c->revoked || !valid) {
-        log_info("events", "closing a stream of %s: token revoked or account disabled", c->who);
-        conn_stream_end(c->conn);
-    }
+    if (c->revoked || !valid)
+        close_revoked(c);
 }
 
 /* Every heartbeat: a comment line, the lease renewed, the token checked. */
@@ -678,13 +701,24 @@ static void on_published(redisReply *reply, int err, void *ud) {
                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "store unavailable");
 }
 
+/* The logs' limits, as the scripts take them. */
+static void log_limits(char keep[24], char ttl[24]) {
+    snprintf(keep, 24, "%llu", (unsigned long long)srv.cfg.events_replay_max);
+    snprintf(ttl, 24, "%llu", (unsigned long long)srv.cfg.events_replay_ttl_s);
+}
+
+int events_target(struct events_target *t, const char *kind, const char *id, size_t idlen) {
+    t->keylen = key_entity(t->key, kind, id, idlen, ":events");
+    log_limits(t->keep, t->ttl);
+    return t->keylen ? 0 : -1;
+}
+
 /* The events argv of events_publish.lua: KEYS, then max and ttl, then each
  * event's name and data. */
 static int publish(size_t n, const char *const *keys, const size_t (*lens)[3],
                    const char *const *names, const char *const *data, rds_cb cb, void *ud) {
-    char max[24], ttl[24];
-    snprintf(max, sizeof max, "%llu", (unsigned long long)srv.cfg.events_replay_max);
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)srv.cfg.events_replay_ttl_s);
+    char keep[24], ttl[24];
+    log_limits(keep, ttl);
     const char *argv[3 * BATCH_MAX + 2];
     size_t argl[3 * BATCH_MAX + 2];
     for (size_t i = 0; i < n; i++) {
@@ -695,8 +729,8 @@ static int publish(size_t n, const char *const *keys, const size_t (*lens)[3],
         argv[n + 3 + 2 * i] = data[i];
         argl[n + 3 + 2 * i] = lens[i][2];
     }
-    argv[n] = max;
-    argl[n] = strlen(max);
+    argv[n] = keep;
+    argl[n] = strlen(keep);
     argv[n + 1] = ttl;
     argl[n + 1] = strlen(ttl);
     return rds_eval(srv.redis, SCRIPT_events_publish, cb, ud, (int)n, (int)(3 * n + 2), argv, argl);

@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "protocol/http1.h"
+#include "storage/keys.h"
 #include "storage/redis.h"
 
 /* Starts the subscriber connection.  Returns 0, or -1 when it cannot be set up. */
@@ -45,6 +46,16 @@ void events_notify_many(const char *kind, const char *const *ids, size_t n, cons
  * ready. */
 int events_publish(const char *kind, const char *id, size_t idlen, const char *event,
                    const char *data, size_t datalen, rds_cb cb, void *ud);
+
+/* For a script that publishes an event together with the change it reports
+ * (storage/scripts/lib/events.lua): the recipient's log and the log's limits.
+ * Returns -1 when the key cannot be built. */
+struct events_target {
+    char key[KEY_MAX];
+    size_t keylen;
+    char keep[24], ttl[24];
+};
+int events_target(struct events_target *t, const char *kind, const char *id, size_t idlen);
 
 /* GET /events */
 void events_get(http_request *req);

@@ -296,7 +296,7 @@ struct act {
 
 /* Who hears of a transition: the other party, or both. */
 static void notify_transition(http_request *req, const struct gig *g, const char *what) {
-    const char *me = req->account->id;
+    const char *me = req->claims->sub;
     const char *other = strcmp(me, g->customer) == 0 ? g->operator: g->customer;
     const char *both[2] = {g->customer, g->operator};
     if (!strcmp(what, "declined"))
@@ -315,7 +315,7 @@ static void on_acted(redisReply *reply, int err, void *ud) {
     http_request *req = a->req;
     const char *outcome = outcome_of(req, reply, err);
     struct gig g;
-    if (!outcome)
+    if (!outcome || auth_refused(req, outcome))
         return;
     if (!strcmp(outcome, "not-found")) {
         not_found(req);
@@ -325,8 +325,10 @@ static void on_acted(redisReply *reply, int err, void *ud) {
         resp_error(req, 409, "conflict", "Not allowed in the gig's current state");
         return;
     }
-    if (strcmp(outcome, "ok") || reply->elements != 3 ||
+    if (strcmp(outcome, "ok") || reply->elements != 5 ||
         reply->element[1]->type != REDIS_REPLY_STRING ||
+        reply->element[3]->type != REDIS_REPLY_STRING ||
+        reply->element[4]->type != REDIS_REPLY_STRING ||
         gig_from_reply(&req->arena, reply->element[2], &g) < 0) {
         resp_unavailable(req);
         return;
@@ -336,10 +338,10 @@ static void on_acted(redisReply *reply, int err, void *ud) {
         respond_gig(req, 200, &g);
         return;
     }
-    const struct account *me = req->account;
-    char *name = arena_alloc(&req->arena, strlen(me->first_name) + strlen(me->last_name) + 2);
-    sprintf(name, "%s %s", me->first_name, me->last_name);
-    struct media_party who = {.gig_id = g.id, .account_id = me->id, .name = name};
+    const char *first = reply->element[3]->str, *last = reply->element[4]->str;
+    char *name = arena_alloc(&req->arena, strlen(first) + strlen(last) + 2);
+    sprintf(name, "%s %s", first, last);
+    struct media_party who = {.gig_id = g.id, .account_id = req->claims->sub, .name = name};
     struct json_resp r;
     json_resp_begin(req, &r);
     json_w_key(&r.w, "stream");
@@ -363,14 +365,19 @@ static void act(http_request *req, const char *action, const char *arg) {
     struct act *a = arena_alloc(&req->arena, sizeof *a);
     a->req = req;
     a->action = action;
-    char gig[KEY_MAX], iso[32], now[24], due[24];
+    const struct claims *cl = req->claims;
+    char gig[KEY_MAX], acct[KEY_MAX], revoked[KEY_MAX], iso[32], now[24], due[24], gen[24];
     key_entity(gig, "gig", id, idlen, NULL);
+    key_entity(acct, "acct", cl->sub, cl->sublen, NULL);
+    token_revoked_key(revoked, cl->jti, cl->jtilen);
     now_iso(iso);
     uint64_t ms = now_ms();
     snprintf(now, sizeof now, "%llu", (unsigned long long)ms);
     snprintf(due, sizeof due, "%llu", (unsigned long long)(ms + srv.cfg.gig_confirm_timeout_ms));
-    const char *argv[8] = {gig, keys_prefix(), action, req->account->id, iso, now, arg, due};
-    if (rds_eval(srv.redis, SCRIPT_gig_act, on_acted, a, 1, 8, argv, NULL) < 0)
+    snprintf(gen, sizeof gen, "%lld", (long long)cl->gen);
+    const char *argv[11] = {gig, acct, revoked, keys_prefix(), action, cl->sub,
+                            iso, now,  arg,     due,           gen};
+    if (rds_eval(srv.redis, SCRIPT_gig_act, on_acted, a, 3, 11, argv, NULL) < 0)
         resp_unavailable(req);
 }
 
@@ -460,28 +467,16 @@ static const char *const statuses[] = {"requested", "claimed",   "unclaimed",  "
                                        "rejected",  "cancelled", "handshaked", "started",
                                        "stopped",   "rated",     "expired"};
 
+static bool write_listed(json_writer *w, arena *a, const redisReply *entity) {
+    struct gig g;
+    if (gig_from_reply(a, entity, &g) < 0)
+        return false;
+    gig_write_json(w, &g);
+    return true;
+}
+
 static void on_list(redisReply *reply, int err, void *ud) {
-    http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER ||
-        reply->element[1]->type != REDIS_REPLY_ARRAY) {
-        resp_unavailable(req);
-        return;
-    }
-    struct json_resp r;
-    json_resp_begin(req, &r);
-    json_w_key(&r.w, "gigs");
-    json_w_arr_open(&r.w);
-    const redisReply *page = reply->element[1];
-    for (size_t i = 0; i < page->elements; i++) {
-        struct gig g;
-        if (gig_from_reply(&req->arena, page->element[i], &g) == 0)
-            gig_write_json(&r.w, &g);
-    }
-    json_w_arr_close(&r.w);
-    json_w_key(&r.w, "count");
-    json_w_int(&r.w, reply->element[0]->integer);
-    json_resp_send(req, &r, 200);
+    record_page_respond(ud, reply, err, "gigs", write_listed);
 }
 
 void gigs_list(http_request *req) {

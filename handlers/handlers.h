@@ -41,6 +41,9 @@ void accounts_location(http_request *req);
 void accounts_update(http_request *req);
 void accounts_init(void);
 void accounts_on_ready(void); /* the store is reachable: ensure the admin */
+/* The shapes of an email address and of a phone number (identities, leads). */
+bool valid_email(const char *s, size_t n);
+bool valid_phone(const char *s, size_t n);
 
 /* organizations.c */
 void orgs_create(http_request *req);
@@ -66,6 +69,12 @@ void gigs_stop(http_request *req);
 void gigs_rate(http_request *req);
 int gigs_init(void); /* the media provider and the gig deadline kind */
 
+/* leads.c, chat.c (API.md §5, docs/streams.md) */
+void leads_create(http_request *req);
+void leads_list(http_request *req);
+void chat_post(http_request *req);
+void chat_get(http_request *req);
+
 /* vin.c */
 void vin_get(http_request *req);
 
@@ -78,6 +87,9 @@ void streams_get(http_request *req);
 void streams_list(http_request *req);
 void streams_ping(http_request *req);
 int streams_init(void); /* the stream deadline kind */
+
+/* socket.c */
+void socket_auth(http_request *req);
 
 /* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
 int read_paging(http_request *req, long *limit, long *offset);

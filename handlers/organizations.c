@@ -94,18 +94,20 @@ static void create_try(struct create_ctx *c) {
     sodium_bin2hex(token, sizeof token, r + CODE_LEN, 16);
     now_iso(created);
     snprintf(ms, sizeof ms, "%llu", (unsigned long long)now_ms());
-    char org[KEY_MAX], idx[KEY_MAX], owned[KEY_MAX], all[KEY_MAX], name[64];
+    char org[KEY_MAX], idx[KEY_MAX], tidx[KEY_MAX], owned[KEY_MAX], all[KEY_MAX], name[64];
     key_entity(org, "org", id, 36, NULL);
     snprintf(name, sizeof name, "idx:orgcode:%s", code);
     key_named(idx, name);
+    snprintf(name, sizeof name, "idx:orgtoken:%s", token);
+    key_named(tidx, name);
     key_entity(owned, "acct", me->id, strlen(me->id), ":orgs");
     key_named(all, "orgs:all");
-    const char *argv[] = {org,     idx,       owned,   all,     account_is_admin(me) ? "1" : "0",
-                          ms,      id,        "id",    id,      "name",
-                          c->name, "code",    code,    "token", token,
-                          "plan",  "free",    "owner", me->id,  "createdAt",
-                          created, "deleted", "0"};
-    if (rds_eval(srv.redis, SCRIPT_org_create, on_created, c, 4, sizeof argv / sizeof argv[0], argv,
+    const char *argv[] = {
+        org,     idx,    owned,       all,     tidx,      account_is_admin(me) ? "1" : "0",
+        ms,      id,     "id",        id,      "name",    c->name,
+        "code",  code,   "token",     token,   "plan",    "free",
+        "owner", me->id, "createdAt", created, "deleted", "0"};
+    if (rds_eval(srv.redis, SCRIPT_org_create, on_created, c, 5, sizeof argv / sizeof argv[0], argv,
                  NULL) < 0)
         resp_unavailable(req);
 }

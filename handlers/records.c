@@ -42,6 +42,27 @@ void record_str_or_null(json_writer *w, const char *key, const char *v) {
     json_w_cstr(w, v[0] ? v : NULL);
 }
 
+void record_page_respond(http_request *req, const redisReply *reply, int err, const char *name,
+                         record_write_fn write) {
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        resp_unavailable(req);
+        return;
+    }
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, name);
+    json_w_arr_open(&r.w);
+    const redisReply *page = reply->element[1];
+    for (size_t i = 0; i < page->elements; i++)
+        write(&r.w, &req->arena, page->element[i]);
+    json_w_arr_close(&r.w);
+    json_w_key(&r.w, "count");
+    json_w_int(&r.w, reply->element[0]->integer);
+    json_resp_send(req, &r, 200);
+}
+
 /* ?status=a,b as ",a,b," for the script's plain-text search ("" for all). */
 static int status_filter(http_request *req, const char *const *statuses, size_t nstatuses,
                          buf *out) {

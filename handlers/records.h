@@ -5,6 +5,7 @@
 #define ONAIR_RECORDS_H
 
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/arena.h"
@@ -29,6 +30,14 @@ size_t record_split(arena *a, const char *s, const char **out, size_t max);
 
 /* "key": the string, or null when it is "". */
 void record_str_or_null(json_writer *w, const char *key, const char *v);
+
+/* Writes one entity of a page into an answer's array; false skips it. */
+typedef bool (*record_write_fn)(json_writer *w, arena *a, const redisReply *entity);
+
+/* Answers 200 {"<name>": [...], "count": N} from a {count, {entity, ...}}
+ * reply, or 503 when the store failed or the reply is not that. */
+void record_page_respond(http_request *req, const redisReply *reply, int err, const char *name,
+                         record_write_fn write);
 
 /* Runs index_page.lua over an index (a zset of ids by time, newest first)
  * of entities of `kind` ("gig", "stream"), keeping those whose status is

@@ -18,6 +18,7 @@
 #define ACCOUNT .auth = AUTH_ACCOUNT
 #define OPTIONAL .auth = AUTH_OPTIONAL
 #define GUEST .auth = AUTH_GUEST
+#define CLAIMS .auth = AUTH_CLAIMS
 #define IP_LIMITED .rate = RATE_AUTH_IP
 #define TEST_ONLY .flags = ROUTE_TEST_HOOK
 #define TOKEN_IN_QUERY .flags = ROUTE_TOKEN_QUERY
@@ -51,14 +52,20 @@ const struct route routes[] = {
     ROUTE(POST, "/gigs", gigs_create, ACCOUNT),
     ROUTE(GET, "/gigs", gigs_list, ACCOUNT),
     ROUTE(GET, "/gigs/:gigId", gigs_get, ACCOUNT),
-    ROUTE(POST, "/gigs/claim/:gigId", gigs_claim, ACCOUNT),
-    ROUTE(POST, "/gigs/confirm/:gigId", gigs_confirm, ACCOUNT),
-    ROUTE(POST, "/gigs/reject/:gigId", gigs_reject, ACCOUNT),
-    ROUTE(POST, "/gigs/cancel/:gigId", gigs_cancel, ACCOUNT),
-    ROUTE(POST, "/gigs/handshake/:gigId", gigs_handshake, ACCOUNT),
-    ROUTE(POST, "/gigs/start/:gigId", gigs_start, ACCOUNT),
-    ROUTE(POST, "/gigs/stop/:gigId", gigs_stop, ACCOUNT),
-    ROUTE(POST, "/gigs/rate/:gigId", gigs_rate, ACCOUNT),
+    ROUTE(POST, "/gigs/claim/:gigId", gigs_claim, CLAIMS),
+    ROUTE(POST, "/gigs/confirm/:gigId", gigs_confirm, CLAIMS),
+    ROUTE(POST, "/gigs/reject/:gigId", gigs_reject, CLAIMS),
+    ROUTE(POST, "/gigs/cancel/:gigId", gigs_cancel, CLAIMS),
+    ROUTE(POST, "/gigs/handshake/:gigId", gigs_handshake, CLAIMS),
+    ROUTE(POST, "/gigs/start/:gigId", gigs_start, CLAIMS),
+    ROUTE(POST, "/gigs/stop/:gigId", gigs_stop, CLAIMS),
+    ROUTE(POST, "/gigs/rate/:gigId", gigs_rate, CLAIMS),
+
+    /* Leads and chat (API.md §5) */
+    ROUTE(POST, "/leads", leads_create, .auth = AUTH_NONE, IP_LIMITED),
+    ROUTE(GET, "/leads", leads_list, ACCOUNT),
+    ROUTE(POST, "/chat/:streamId", chat_post, GUEST),
+    ROUTE(GET, "/chat/:streamId", chat_get, GUEST),
 
     /* Dealer streams (API.md §5) */
     ROUTE(GET, "/vin/:vinId", vin_get, .auth = AUTH_NONE),
@@ -69,7 +76,10 @@ const struct route routes[] = {
     ROUTE(POST, "/streams/note/:streamId", streams_note, ACCOUNT),
     ROUTE(GET, "/streams/:streamId", streams_get, GUEST),
     ROUTE(GET, "/streams", streams_list, ACCOUNT),
-    ROUTE(POST, "/ping", streams_ping, ACCOUNT),
+    ROUTE(POST, "/ping", streams_ping, CLAIMS),
+
+    /* Pusher (API.md §5) */
+    ROUTE(POST, "/socket/auth", socket_auth, GUEST),
 
     /* Real-time events (API.md §9) */
     ROUTE(GET, "/events", events_get, GUEST, TOKEN_IN_QUERY),

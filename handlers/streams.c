@@ -352,28 +352,43 @@ void streams_note(http_request *req) {
 
 static void on_pinged(redisReply *reply, int err, void *ud) {
     http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_INTEGER) {
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        resp_unavailable(req);
+        return;
+    }
+    const char *outcome = reply->element[0]->str;
+    if (auth_refused(req, outcome))
+        return;
+    if (!strcmp(outcome, "forbidden")) {
+        resp_error(req, 403, "forbidden", "Only dealers ping");
+        return;
+    }
+    if (reply->elements != 2 || reply->element[1]->type != REDIS_REPLY_INTEGER) {
         resp_unavailable(req);
         return;
     }
     char iso[32], body[96];
-    ms_iso((uint64_t)reply->integer, iso);
+    ms_iso((uint64_t)reply->element[1]->integer, iso);
     snprintf(body, sizeof body, "{\"status\":\"ok\",\"expiresAt\":\"%s\"}", iso);
     resp_json_str(req, 200, body);
 }
 
+/* The token's claims only (AUTH_CLAIMS): the script checks them with the
+ * account and pings, in one round trip. */
 void streams_ping(http_request *req) {
-    const struct account *me = req->account;
-    if (strcmp(me->type, "dealer") != 0) {
-        resp_error(req, 403, "forbidden", "Only dealers ping");
-        return;
-    }
-    char key[KEY_MAX], now[24], timeout[24];
-    key_entity(key, "acct", me->id, strlen(me->id), NULL);
+    const struct claims *cl = req->claims;
+    char key[KEY_MAX], revoked[KEY_MAX], gen[24], now[24], timeout[24];
+    size_t lens[7];
+    lens[0] = key_entity(key, "acct", cl->sub, cl->sublen, NULL);
+    lens[1] = token_revoked_key(revoked, cl->jti, cl->jtilen);
+    snprintf(gen, sizeof gen, "%lld", (long long)cl->gen);
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     snprintf(timeout, sizeof timeout, "%llu", (unsigned long long)srv.cfg.ping_timeout_ms);
-    const char *argv[6] = {key, keys_prefix(), me->id, me->organization, now, timeout};
-    if (rds_eval(srv.redis, SCRIPT_stream_ping, on_pinged, req, 1, 6, argv, NULL) < 0)
+    const char *argv[7] = {key, revoked, keys_prefix(), cl->sub, gen, now, timeout};
+    for (size_t i = 2; i < 7; i++)
+        lens[i] = i == 3 ? cl->sublen : strlen(argv[i]);
+    if (rds_eval(srv.redis, SCRIPT_stream_ping, on_pinged, req, 2, 7, argv, lens) < 0)
         resp_unavailable(req);
 }
 
@@ -413,28 +428,16 @@ void streams_get(http_request *req) {
         resp_unavailable(req);
 }
 
+static bool write_listed(json_writer *w, arena *a, const redisReply *entity) {
+    struct stream s;
+    if (stream_from_reply(a, entity, &s) < 0)
+        return false;
+    stream_write_json(w, &s);
+    return true;
+}
+
 static void on_list(redisReply *reply, int err, void *ud) {
-    http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER ||
-        reply->element[1]->type != REDIS_REPLY_ARRAY) {
-        resp_unavailable(req);
-        return;
-    }
-    struct json_resp r;
-    json_resp_begin(req, &r);
-    json_w_key(&r.w, "streams");
-    json_w_arr_open(&r.w);
-    const redisReply *page = reply->element[1];
-    for (size_t i = 0; i < page->elements; i++) {
-        struct stream s;
-        if (stream_from_reply(&req->arena, page->element[i], &s) == 0)
-            stream_write_json(&r.w, &s);
-    }
-    json_w_arr_close(&r.w);
-    json_w_key(&r.w, "count");
-    json_w_int(&r.w, reply->element[0]->integer);
-    json_resp_send(req, &r, 200);
+    record_page_respond(ud, reply, err, "streams", write_listed);
 }
 
 void streams_list(http_request *req) {

@@ -24,6 +24,7 @@
 struct conn;
 struct account;
 struct guest;
+struct claims;
 
 struct http_header {
     const char *name; /* as received; compare case-insensitively */
@@ -60,6 +61,7 @@ typedef struct http_request {
     void *ctx;               /* the handler's own state across async steps */
     struct account *account; /* the caller, once a route's auth has passed */
     struct guest *guest;     /* or the stream guest calling (AUTH_GUEST routes) */
+    struct claims *claims;   /* or the token's claims alone (AUTH_CLAIMS routes) */
 } http_request;
 
 /* Limits the parser enforces; filled from the configuration. */

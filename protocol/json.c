@@ -82,6 +82,13 @@ bool json_utf8_valid(const char *s, size_t n) {
     return true;
 }
 
+size_t json_utf8_chars(const char *s, size_t n) {
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += ((unsigned char)s[i] & 0xC0) != 0x80; /* every byte but a continuation */
+    return chars;
+}
+
 /* Writes code point cp (<= U+10FFFF, not a surrogate) as UTF-8; returns the
  * number of bytes. */
 static size_t utf8_put(char *out, uint32_t cp) {

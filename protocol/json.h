@@ -137,4 +137,8 @@ void json_escape(buf *b, const char *s, size_t n);
 /* True when s[0..n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool json_utf8_valid(const char *s, size_t n);
 
+/* The number of code points (the contract's "characters") in s[0..n), which
+ * must be valid UTF-8 (every string json_string returns is). */
+size_t json_utf8_chars(const char *s, size_t n);
+
 #endif

@@ -1,14 +1,19 @@
+--! lib: claims
 -- Every transition of a gig after its request (API.md §4.2, docs/gigs.md),
 -- checked and written atomically: concurrent calls on any instances get one
 -- winner, and a refused call changes nothing.
--- KEYS[1]  the gig
+-- The caller's token is checked here too (lib/claims.lua): one round trip.
+-- KEYS[1]  the gig   KEYS[2] the caller's account   KEYS[3] its token's revocation key
 -- ARGV[1]  key prefix   ARGV[2] action: claim confirm reject cancel handshake
 --          start stop rate   ARGV[3] caller id   ARGV[4] now (ISO)   ARGV[5] now (ms)
 -- ARGV[6]  claim: 'accept' | 'reject'; rate: 1..5 (checked by the caller)
--- ARGV[7]  confirm deadline (ms), for an accepted claim
--- Returns {'ok', what happened, gig fields} | {'not-found'} | {'conflict'}
---       | {'locked', gigId}
+-- ARGV[7]  confirm deadline (ms), for an accepted claim   ARGV[8] the token's gen
+-- Returns {'ok', what happened, gig fields, caller's firstName, lastName}
+--       | {'not-found'} | {'conflict'} | {'locked', gigId} | {'revoked'} | {'inactive'}
 local P, action, me, now, nowms, arg = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local refused, who = claims_account(KEYS[2], KEYS[3], ARGV[8], 'unrated', 'firstName',
+  'lastName')
+if refused then return {refused} end
 local g = KEYS[1]
 local function acct(id) return P .. '{acct:' .. id .. '}' end
 local function listed(list, x) return string.find(',' .. list .. ',', ',' .. x .. ',', 1, true) end
@@ -24,7 +29,7 @@ elseif action == 'claim' and listed(f[5], me) then role = 'offered'
 else return {'not-found'} end
 
 if action ~= 'rate' then
-  local unrated = redis.call('HGET', acct(me), 'unrated')
+  local unrated = who[5]
   if unrated and unrated ~= '' and unrated ~= id then return {'locked', unrated} end
 end
 
@@ -43,7 +48,9 @@ local function ended(new)
   release(cust, 'gig')
   release(op, 'busy')
 end
-local function done(what) return {'ok', what, redis.call('HGETALL', g)} end
+local function done(what)
+  return {'ok', what, redis.call('HGETALL', g), who[6] or '', who[7] or ''}
+end
 local conflict = {'conflict'}
 local party = role == 'customer' or role == 'operator'
 

@@ -5,7 +5,7 @@
 -- ARGV[1] action: get | rename | delete   ARGV[2] caller id   ARGV[3] caller is admin
 -- ARGV[4] caller's organization ('' none)   ARGV[5] caller is active   ARGV[6] key prefix   ARGV[7] new name
 -- Returns {role, fields} with role admin | owner | member, or {'not-found'} | {'forbidden'}
-local o = redis.call('HMGET', KEYS[1], 'id', 'owner', 'deleted', 'code')
+local o = redis.call('HMGET', KEYS[1], 'id', 'owner', 'deleted', 'code', 'token')
 if not o[1] or o[3] == '1' then return {'not-found'} end
 local role
 if ARGV[3] == '1' then role = 'admin'
@@ -17,6 +17,7 @@ if ARGV[1] == 'rename' then redis.call('HSET', KEYS[1], 'name', ARGV[7]) end
 if ARGV[1] == 'delete' then
   redis.call('HSET', KEYS[1], 'deleted', '1')
   redis.call('DEL', ARGV[6] .. 'idx:orgcode:' .. o[4])
+  redis.call('DEL', ARGV[6] .. 'idx:orgtoken:' .. o[5])
   redis.call('SREM', ARGV[6] .. '{acct:' .. o[2] .. '}:orgs', o[1])
   redis.call('ZREM', ARGV[6] .. 'orgs:all', o[1])
 end

@@ -1,15 +1,23 @@
--- A dealer's heartbeat (POST /ping): it is alive, so eligible for requests,
--- and its streaming stream's expiry moves forward.
--- KEYS[1]  the dealer's account
--- ARGV[1]  key prefix   ARGV[2] dealer id   ARGV[3] its organization ('' none)
+--! lib: claims
+-- A dealer's heartbeat (POST /ping, the hottest route of dealer streams): in
+-- one round trip, the token's checks (lib/claims.lua), then the dealer is
+-- alive, so eligible for requests, and its streaming stream's expiry moves
+-- forward.
+-- KEYS[1]  the dealer's account   KEYS[2] the token's revocation key
+-- ARGV[1]  key prefix   ARGV[2] dealer id   ARGV[3] the token's gen
 -- ARGV[4]  now (ms)     ARGV[5] ping timeout (ms)
--- Returns the expiry (ms): the stream's, or when the dealer stops being eligible
--- (the same: now + the timeout).
+-- Returns {'ok', expiry (ms): the stream's, or when the dealer stops being
+-- eligible (the same: now + the timeout)} | {'revoked'} | {'inactive'}
+-- | {'forbidden'} (not a dealer)
 local P, me, nowms = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local refused, a = claims_account(KEYS[1], KEYS[2], ARGV[3], 'type', 'organization', 'streaming')
+if refused then return {refused} end
+if a[5] ~= 'dealer' then return {'forbidden'} end
 local expires = nowms + tonumber(ARGV[5])
 redis.call('HSET', KEYS[1], 'pingMs', ARGV[4])
-if ARGV[3] ~= '' then redis.call('ZADD', P .. '{org:' .. ARGV[3] .. '}:pinged', nowms, me) end
-local sid = redis.call('HGET', KEYS[1], 'streaming') or ''
+local org = a[6] or ''
+if org ~= '' then redis.call('ZADD', P .. '{org:' .. org .. '}:pinged', nowms, me) end
+local sid = a[7] or ''
 if sid ~= '' then
   local s = P .. '{stream:' .. sid .. '}'
   local f = redis.call('HMGET', s, 'status', 'dealer', 'expiresMs')
@@ -24,4 +32,4 @@ if sid ~= '' then
     redis.call('HSET', KEYS[1], 'streaming', '')
   end
 end
-return expires
+return {'ok', expires}

@@ -14,7 +14,8 @@ from accounts_util import (ADMIN_EMAIL, ADMIN_PASSWORD, Api, Creds, acct,  # noq
                            run_threads,
                            admin_login,
                            assert_account, assert_token_shape, b64u, expect, expect_error,
-                           expect_forbidden, expect_invalid, expect_unauthorized, jwt_decode,
+                           expect_forbidden, expect_invalid, expect_not_found,
+                           expect_unauthorized, jwt_decode,
                            jwt_sign, new_email, new_password, new_username, server_env,
                            start_server)
 from harness import wait_until
@@ -561,3 +562,56 @@ def test_logs_never_contain_passwords_or_hashes(acct):
         assert "$argon2" not in log
         leaked = [pw for pw in SENT_PASSWORDS if pw in log]
         assert not leaked, f"passwords in the log of port {srv.port}: {leaked[:3]}"
+
+
+# -- a route that checks the token in its own script (AUTH_CLAIMS: POST /ping) -------------
+
+
+def test_claims_route_refuses_like_the_pipeline(acct):
+    """POST /ping reads the token's state in its own script: revoked by
+    logout or by a password change → 401, inactive or archived → 403,
+    a bad or expired token → 401, a non-dealer → 403."""
+    def dealer():
+        return acct.a.create_account(token=acct.admin_token, type="dealer")
+
+    d = dealer()
+    assert expect(acct.b.post("/ping", token=d.token), 200)["status"] == "ok"
+    t = acct.a.login_ok(d.password, email=d.email)["token"]
+    assert expect(acct.a.post("/auth/logout", token=t), 200) == {"status": "success"}
+    expect_unauthorized(acct.b.post("/ping", token=t))
+    expect(acct.b.post("/ping", token=d.token), 200)
+    # a password change revokes every earlier token
+    new = new_password()
+    expect(acct.a.post("/auth/changepassword", {"email": d.email, "password": d.password,
+                                                "newpassword": new}), 200)
+    expect_unauthorized(acct.a.post("/ping", token=d.token))
+    # inactive, archived
+    for change in ({"status": "inactive"}, {"archive": True}):
+        d2 = dealer()
+        expect(acct.a.put(f"/accounts/{d2.id}", change, token=acct.admin_token), 200)
+        expect_forbidden(acct.b.post("/ping", token=d2.token))
+    # signature and expiry are checked before the store
+    d3 = dealer()
+    h, p, _ = jwt_decode(d3.token)
+    now = int(time.time())
+    expect_unauthorized(acct.a.post("/ping", token=jwt_sign(h, dict(p, iat=now - 200,
+                                                                     exp=now - 100))))
+    expect_unauthorized(acct.a.post("/ping", token=jwt_sign(h, p, key=b"\x02" * 32)))
+    expect_unauthorized(acct.a.post("/ping"))
+    # an account that is not a dealer
+    expect_forbidden(acct.a.post("/ping", token=acct.a.create_account().token))
+
+
+@pytest.mark.parametrize("action", ["confirm", "start", "stop", "handshake"])
+def test_gig_transitions_check_the_token_in_their_script(acct, action):
+    """The gig transitions are AUTH_CLAIMS routes too (gig_act.lua checks the
+    token): with a good token an unknown gig is 404, a revoked token 401, an
+    inactive account 403, whatever the gig."""
+    path = f"/gigs/{action}/{uuid.uuid4()}"
+    c = acct.a.create_account(type="user")
+    expect_not_found(acct.b.post(path, token=c.token))
+    t = acct.a.login_ok(c.password, email=c.email)["token"]
+    expect(acct.a.post("/auth/logout", token=t), 200)
+    expect_unauthorized(acct.b.post(path, token=t))
+    expect(acct.a.put(f"/accounts/{c.id}", {"status": "inactive"}, token=acct.admin_token), 200)
+    expect_forbidden(acct.b.post(path, token=c.token))

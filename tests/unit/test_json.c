@@ -663,6 +663,16 @@ static void test_utf8_valid(void **state) {
             fail_case("should be invalid UTF-8", i, &bad[i]);
 }
 
+static void test_utf8_chars(void **state) {
+    (void)state;
+    assert_int_equal(json_utf8_chars("", 0), 0);
+    assert_int_equal(json_utf8_chars("abc", 3), 3);
+    assert_int_equal(json_utf8_chars("a\0b", 3), 3);
+    assert_int_equal(json_utf8_chars("\xc3\xa9t\xc3\xa9", 5), 3);                /* été */
+    assert_int_equal(json_utf8_chars("\xe2\x82\xac", 3), 1);                     /* € */
+    assert_int_equal(json_utf8_chars("\xf0\x9f\x9a\x97\xf0\x9f\x9a\x97", 8), 2); /* 🚗🚗 */
+}
+
 /* Writer */
 
 static void assert_buf(const buf *b, const char *want) {
@@ -1090,6 +1100,7 @@ int main(void) {
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_wide_object),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_chars),
         cmocka_unit_test(test_writer_structure),
         cmocka_unit_test(test_writer_top_level_and_depth),
         cmocka_unit_test(test_writer_misuse),

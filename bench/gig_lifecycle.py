@@ -27,10 +27,16 @@ them on the map.
 Reported: complete gigs/s, requests/s, errors, failed gigs, latency per request
 (p50/p99/max, overall and per step), and CPU over the window of the server
 (--pid), its Redis (--redis-pid) and the generator itself, as % of one core.
-The generator is one asyncio loop per process with a Protocol per connection
-(bench/gig_setup.py's Conn); --procs N splits the pairs over N processes
-(multiprocessing, spawn). If a generator process runs near 100% of a core it
-is the bottleneck: the figure is a lower bound and the run says so.
+--procs N splits the pairs over N generator processes. The generator is
+bench/gig_driver (--driver; bench/gig_driver.c, built with -DONAIR_BENCH=ON:
+one libuv loop per process, the same requests, checks and recovery at a
+fraction of the CPU), started by this script, which writes its pairs, gives
+it the start times and reports its figures; or, with --driver python or when
+it is not built, one asyncio loop per process with a Protocol per connection
+(bench/gig_setup.py's Conn; multiprocessing, spawn). Its latencies are exact;
+the C driver's come from a histogram of buckets at most 0.4% wide (the max is
+exact). If a generator process runs near 100% of a core it is the bottleneck:
+the figure is a lower bound and the run says so.
 
     bench/gig_lifecycle.py --port 8080 --accounts accounts.json [--seconds 10]
 
@@ -47,13 +53,18 @@ import multiprocessing
 import os
 import random
 import resource
+import select
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gig_setup import Conn, Failure, request  # noqa: E402
 
 monotonic_ns = time.monotonic_ns
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DRIVER = os.path.join(ROOT, "build", "bench", "gig_driver")
 STEPS = ("create", "claim", "confirm", "handshake_c", "handshake_o", "start", "stop",
          "rate_c", "rate_o")
 OPEN_STATUSES = "requested,claimed,confirmed,handshaked,started,stopped"
@@ -78,11 +89,41 @@ def own_cpu_s():
     return ru.ru_utime + ru.ru_stime
 
 
-def percentile(sorted_values, q):
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
+class Lat:
+    """Latencies in ns as {value: count}: each value from the Python loop, or
+    the C driver's histogram (bucket midpoints, and the exact max)."""
+
+    def __init__(self):
+        self.counts = {}
+        self.n = 0
+        self.max = 0
+
+    def add(self, v):
+        """v: the Python loop's [ns, ...] or the driver's {"max": ns, "hist": [[ns, n], ...]}."""
+        counts = self.counts
+        if isinstance(v, dict):
+            pairs = v["hist"]
+            self.max = max(self.max, v["max"])
+        else:
+            pairs = ((x, 1) for x in v)
+            self.max = max(self.max, max(v, default=0))
+        for x, c in pairs:
+            counts[x] = counts.get(x, 0) + c
+            self.n += c
+
+    def percentile(self, q):
+        """The value of rank ceil(q% of n), as a sorted list of the values would have it."""
+        if not self.n:
+            return float("nan")
+        rank = min(max(1, math.ceil(q / 100 * self.n)), self.n)
+        if rank == self.n:
+            return self.max
+        seen = 0
+        for x in sorted(self.counts):
+            seen += self.counts[x]
+            if seen >= rank:
+                return min(x, self.max)
+        return self.max
 
 
 class Stats:
@@ -390,7 +431,7 @@ def merge(results):
         if "error" in r:
             raise Failure(f"a generator process failed: {r['error']}")
         for k, v in r["lat"].items():
-            total["lat"].setdefault(k, []).extend(v)
+            total["lat"].setdefault(k, Lat()).add(v)
         for k, v in r["errors"].items():
             total["errors"][k] = total["errors"].get(k, 0) + v
         for k in ("complete", "failed", "recoveries", "dead", "other", "stalled"):
@@ -411,8 +452,12 @@ def run(args, out):
         raise Failure(f"no pairs in {args.accounts}")
     procs = max(1, min(args.procs, len(specs)))
     shares = [list(range(k, len(specs), procs)) for k in range(procs)]
-    log(f"{len(specs)} pairs ({2 * len(specs)} connections) in {procs} process(es), "
-        f"{args.seconds:g}s after {args.warmup:g}s of warm-up")
+    driver = args.driver
+    if driver == "auto":
+        driver = DEFAULT_DRIVER if os.access(DEFAULT_DRIVER, os.X_OK) else "python"
+    log(f"{len(specs)} pairs ({2 * len(specs)} connections) in {procs} process(es) of "
+        + ("the Python loop" if driver == "python" else driver)
+        + f", {args.seconds:g}s after {args.warmup:g}s of warm-up")
 
     def times():
         start = monotonic_ns() + int(0.2e9)
@@ -424,11 +469,15 @@ def run(args, out):
     def sample(key):
         srv[key] = (cpu_s(args.pid), cpu_s(args.redis_pid), monotonic_ns())
 
-    async def sample_server(start_ns, warm_ns, end_ns):
-        await asyncio.sleep(max(0, (warm_ns - monotonic_ns()) / 1e9))
+    def sample_server(start_ns, warm_ns, end_ns):
+        time.sleep(max(0, (warm_ns - monotonic_ns()) / 1e9))
         sample("t0")
-        await asyncio.sleep(max(0, (end_ns - monotonic_ns()) / 1e9))
+        time.sleep(max(0, (end_ns - monotonic_ns()) / 1e9))
         sample("t1")
+
+    if driver != "python":
+        results = run_driver(args, driver, specs, shares, times, sample_server)
+        return report(args, merge(results), srv, len(specs), procs, out)
 
     # Even one generator process is a child: this one only samples the CPU.
     ctx = multiprocessing.get_context("spawn")
@@ -451,7 +500,7 @@ def run(args, out):
         t = times()
         for pe in pipes:
             pe.send(t)
-        asyncio.run(sample_server(*t))
+        sample_server(*t)
         results = []
         for pe in pipes:
             if not pe.poll(args.grace + 120):
@@ -465,18 +514,89 @@ def run(args, out):
     return report(args, merge(results), srv, len(specs), procs, out)
 
 
+def run_driver(args, driver, specs, shares, times, sample_server):
+    """The generator processes as bench/gig_driver (see bench/gig_driver.c):
+    each gets its share of the pairs in a file and, once its connections are
+    open ("ready"), the start, warm-up, end and grace times on stdin; it
+    prints its figures as one JSON object (merge()'s input)."""
+    children = []
+    tmp = tempfile.mkdtemp(prefix="gig_driver.")
+    try:
+        for k, share in enumerate(shares):
+            path = os.path.join(tmp, f"pairs.{k}")
+            with open(path, "w") as f:
+                for i in share:
+                    s = specs[i]
+                    f.write(f"{i} {s['customer'][0]} {s['customer'][1]} {s['operator'][0]} "
+                            f"{s['operator'][1]} {json.dumps(s['latitude'])} "
+                            f"{json.dumps(s['longitude'])}\n")
+            cmd = [driver, "--port", str(args.port), "--pairs", path,
+                   "--location-every", str(args.location_every)]
+            if args.verbose:
+                cmd.append("--verbose")
+            try:
+                children.append(subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                                 stdout=subprocess.PIPE))
+            except OSError as e:
+                raise Failure(f"cannot run {driver}: {e}")
+
+        def read_out(ch, deadline, until_ready):
+            """Its stdout: the first line when until_ready, else all of it."""
+            data = b""
+            fd = ch.stdout.fileno()
+            while not (until_ready and b"\n" in data):
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise Failure(f"a generator process (pid {ch.pid}) did not "
+                                  + ("get ready within 120s" if until_ready else "report"))
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+        deadline = time.monotonic() + 120
+        for ch in children:
+            if read_out(ch, deadline, True) != b"ready\n":
+                raise Failure(f"a generator process failed (exit {ch.wait(5)})")
+        t = times()
+        for ch in children:
+            ch.stdin.write(b"%d %d %d %d\n" % (*t, t[2] + int(args.grace * 1e9)))
+            ch.stdin.close()
+        sample_server(*t)
+        results = []
+        deadline = time.monotonic() + args.grace + 120
+        for ch in children:
+            data = read_out(ch, deadline, False)
+            rc = ch.wait(max(1, deadline - time.monotonic()))
+            if rc != 0 or not data.strip():
+                raise Failure(f"a generator process failed (exit {rc})")
+            results.append(json.loads(data.splitlines()[-1]))
+        return results
+    finally:
+        for ch in children:
+            if ch.poll() is None:
+                ch.kill()
+                ch.wait()
+        for name in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, name))
+        os.rmdir(tmp)
+
+
 def report(args, r, srv, npairs, procs, out):
     wall = (srv["t1"][2] - srv["t0"][2]) / 1e9
     srv_cpu = 100 * (srv["t1"][0] - srv["t0"][0]) / wall
     redis_cpu = 100 * (srv["t1"][1] - srv["t0"][1]) / wall
     gen_cpu = [100 * c / wall for c in r["cpu_s"]]
-    all_lat = sorted(x for v in r["lat"].values() for x in v)
-    n_req = len(all_lat)
+    all_lat = Lat()
+    for v in r["lat"].values():
+        all_lat.add({"max": v.max, "hist": v.counts.items()})
+    n_req = all_lat.n
     errors = sum(r["errors"].values())
     gigs_s = r["complete"] / wall
 
     def ms(values, q):
-        return percentile(values, q) / 1e6
+        return values.percentile(q) / 1e6
 
     log(f"complete gigs: {r['complete']} in {wall:.2f}s = {gigs_s:.0f}/s; requests answered "
         f"{n_req} = {n_req / wall:.0f}/s; failed gigs {r['failed']}, errors {errors}"
@@ -486,9 +606,9 @@ def report(args, r, srv, npairs, procs, out):
     log(f"latency per request: p50 {ms(all_lat, 50):.2f} ms, p99 {ms(all_lat, 99):.2f} ms, "
         f"max {ms(all_lat, 100):.2f} ms")
     for step in STEPS:
-        v = sorted(r["lat"].get(step, []))
-        if v:
-            log(f"  {step:12s} n={len(v):7d}  p50 {ms(v, 50):6.2f} ms  p99 {ms(v, 99):6.2f} ms  "
+        v = r["lat"].get(step)
+        if v and v.n:
+            log(f"  {step:12s} n={v.n:7d}  p50 {ms(v, 50):6.2f} ms  p99 {ms(v, 99):6.2f} ms  "
                 f"max {ms(v, 100):7.2f} ms")
     n = r["complete"] or float("nan")
     per_gig = (srv["t1"][0] - srv["t0"][0]) * 1e6 / n
@@ -531,6 +651,9 @@ def main():
     ap.add_argument("--location-every", type=float, default=240,
                     help="seconds between an operator's location updates")
     ap.add_argument("--verbose", action="store_true", help="log the first errors' bodies")
+    ap.add_argument("--driver", default="auto",
+                    help="the generator: bench/gig_driver's path, or python for the asyncio "
+                    "loop (default: build/bench/gig_driver if built, else python)")
     args = ap.parse_args()
     if args.seconds <= 0 or args.procs < 1 or args.pairs < 0:
         ap.error("seconds and procs must be positive")

@@ -27,6 +27,10 @@
 #                                            bench/stream_expiry.py and BENCH_STREAM_* below
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
+#                                            (bench/gig_driver is still built)
+#   BENCH_GIG_DRIVER=python bench/run.sh     gig_lifecycle's generator: the C
+#                                            driver (c, the default) or the
+#                                            Python loop
 #
 # Scenarios are declared in scenarios() at the bottom; see scenario() and
 # idle_scenario() for their arguments.
@@ -54,6 +58,7 @@ readonly EVENTS_RATE="${BENCH_EVENTS_RATE:-1000}"
 readonly MAP_OPERATORS="${BENCH_MAP_OPERATORS:-10000}"
 readonly GIG_PAIRS="${BENCH_GIG_PAIRS:-200}"
 readonly GIG_PROCS="${BENCH_GIG_PROCS:-2}"
+readonly GIG_DRIVER="${BENCH_GIG_DRIVER:-c}"
 readonly GIG_SETUP_BUDGET_S="${BENCH_GIG_SETUP_BUDGET_S:-180}"
 readonly GIG_CACHE="${BENCH_GIG_CACHE:-$BENCH_DIR/results/cache/gig-accounts.json.gz}"
 # The dealer-stream scenarios (bench/stream_setup.py, bench/stream_expiry.py):
@@ -85,6 +90,7 @@ export ONAIR_LOGIN_RATE_PER_MIN="${ONAIR_LOGIN_RATE_PER_MIN:-1000000}"
 export ONAIR_AUTH_IP_RATE_PER_MIN="${ONAIR_AUTH_IP_RATE_PER_MIN:-1000000}"
 
 onair_bin=""
+gig_driver=""
 tmp=""
 results=""
 redis_pid=""
@@ -477,7 +483,8 @@ setup_map_city() {
 # Complete gigs a second on onair (nginx has no equivalent):
 # bench/gig_lifecycle.py drives GIG_PAIRS customer/operator pairs, each in its
 # own area, through request -> rated (9 requests a gig) for DURATION_S, in
-# GIG_PROCS generator processes. MIN_GIGS_PER_S is the budget.
+# GIG_PROCS generator processes (bench/gig_driver, or the Python loop with
+# BENCH_GIG_DRIVER=python). MIN_GIGS_PER_S is the budget.
 gig_rows=()
 gig_scenario() {
   local name=$1 min_gigs=$2
@@ -494,7 +501,7 @@ gig_scenario() {
       "process(es) (see $out)"
     if ! "$BENCH_DIR/gig_lifecycle.py" --port "$server_port" --pid "$server_pid" \
       --redis-pid "$redis_pid" --accounts "$tmp/gig-accounts.json" --pairs "$GIG_PAIRS" \
-      --procs "$GIG_PROCS" --seconds "$DURATION_S" >"$out" 2>&1; then
+      --procs "$GIG_PROCS" --seconds "$DURATION_S" --driver "$gig_driver" >"$out" 2>&1; then
       cat "$out" >&2
       log "$name: onair: failed"
       ok=0
@@ -690,7 +697,7 @@ write_meta() {
     echo "events: $EVENTS_STREAMS streams over $EVENTS_ACCOUNTS accounts;" \
       "$EVENTS_RATE events/s to $EVENTS_CLIENTS clients"
     echo "gigs: $MAP_OPERATORS map operators (map), $GIG_PAIRS pairs in $GIG_PROCS" \
-      "generator process(es) (gig_lifecycle); cache $GIG_CACHE"
+      "generator process(es) (gig_lifecycle, ${gig_driver:-none}); cache $GIG_CACHE"
     echo "streams: $STREAM_DEALERS dealers in $STREAM_ORGS organizations; ping timeout" \
       "${STREAM_PING_TIMEOUT_MS} ms (stream_expiry); $STREAM_SSE on GET /events; cache $STREAM_CACHE"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -763,17 +770,22 @@ scenarios() {
 
 # --- main ----------------------------------------------------------------------
 
+# Builds onair and bench/gig_driver (only the driver when ONAIR_BIN is given).
 prepare_onair() {
   has_target onair || return 0
+  local only=()
+  gig_driver=python
+  [[ "$GIG_DRIVER" == python ]] || gig_driver="$ROOT/build/bench/gig_driver"
   if [[ -n "${ONAIR_BIN:-}" ]]; then
     [[ -x "$ONAIR_BIN" ]] || die "ONAIR_BIN=$ONAIR_BIN is not an executable"
     onair_bin=$ONAIR_BIN
-    return 0
+    selected gig_lifecycle && [[ "$gig_driver" != python ]] || return 0
+    only=(--target gig_driver)
   fi
   log "building (Release)"
-  (cd "$ROOT" && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >&2 &&
-    cmake --build build -j "$(nproc)" >&2)
-  onair_bin="$ROOT/build/onair"
+  (cd "$ROOT" && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DONAIR_BENCH=ON >&2 &&
+    cmake --build build -j "$(nproc)" "${only[@]}" >&2)
+  [[ -n "$onair_bin" ]] || onair_bin="$ROOT/build/onair"
 }
 
 # Raises the open-file limit (up to 65536, or the hard limit where that cannot
@@ -797,6 +809,7 @@ main() {
   [[ "$DURATION_S" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer"
   [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
   [[ "$GIG_SETUP_BUDGET_S" =~ ^[0-9]+$ ]] || die "BENCH_GIG_SETUP_BUDGET_S must be an integer >= 0"
+  [[ "$GIG_DRIVER" == c || "$GIG_DRIVER" == python ]] || die "BENCH_GIG_DRIVER: c or python"
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

@@ -1064,8 +1064,14 @@ static int extract_chars(const char *src) {
     const char *s, *f, *r;
     size_t n;
     const struct json_field fields[] = {
-        {.name = "s", .type = JSON_STRING, .required = true, .min_len = 2, .max_len = 3,
-         .out = &s, .len_out = &n, .chars = true},
+        {.name = "s",
+         .type = JSON_STRING,
+         .required = true,
+         .min_len = 2,
+         .max_len = 3,
+         .out = &s,
+         .len_out = &n,
+         .chars = true},
     };
     return json_extract(&doc, 0, &a, fields, 1, &f, &r);
 }

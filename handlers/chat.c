@@ -29,7 +29,7 @@ static void not_found(http_request *req) {
  * not the stream the calling guest's token is for. */
 static const char *stream_param(http_request *req, size_t *len) {
     const char *id = http_param(req, 0, len);
-    if (!id || !is_uuid(id, *len) || (req->guest && strcmp(req->guest->stream, id) != 0)) {
+    if (!id || !is_uuid(id, *len) || (req->guest && strncmp(req->guest->stream, id, *len) != 0)) {
         not_found(req);
         return NULL;
     }

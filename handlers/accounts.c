@@ -872,11 +872,9 @@ static void on_updated(redisReply *reply, int err, void *ud) {
  * for an admin only.  Anyone else is told the account does not exist. */
 void accounts_update(http_request *req) {
     size_t idlen;
-    const char *id = http_param(req, 0, &idlen);
-    if (!id || !is_uuid(id, idlen)) {
-        resp_error(req, 404, "not-found", "No such account");
+    const char *id = id_param(req, &idlen, "No such account");
+    if (!id)
         return;
-    }
     json_doc doc;
     if (handler_parse_json(req, &doc) < 0)
         return;

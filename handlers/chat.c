@@ -21,15 +21,17 @@
 #define LIMIT_DEFAULT 10
 #define LIMIT_MAX 100
 
+#define NO_STREAM "No such stream"
+
 static void not_found(http_request *req) {
-    resp_error(req, 404, "not-found", "No such stream");
+    resp_error(req, 404, "not-found", NO_STREAM);
 }
 
 /* The route's stream id, or NULL after answering 404: not a stream id, or
  * not the stream the calling guest's token is for. */
 static const char *stream_param(http_request *req, size_t *len) {
-    const char *id = http_param(req, 0, len);
-    if (!id || !is_uuid(id, *len) || (req->guest && strncmp(req->guest->stream, id, *len) != 0)) {
+    const char *id = id_param(req, len, NO_STREAM);
+    if (id && req->guest && strncmp(req->guest->stream, id, *len) != 0) {
         not_found(req);
         return NULL;
     }

@@ -158,18 +158,15 @@ static void locked(http_request *req, const char *gig_id) {
     json_resp_send(req, &r, 423);
 }
 
+#define NO_GIG "No such gig"
+
 static void not_found(http_request *req) {
-    resp_error(req, 404, "not-found", "No such gig");
+    resp_error(req, 404, "not-found", NO_GIG);
 }
 
 /* The gig id of the route, or NULL after answering 404. */
 static const char *gig_param(http_request *req, size_t *len) {
-    const char *id = http_param(req, 0, len);
-    if (!id || !is_uuid(id, *len)) {
-        not_found(req);
-        return NULL;
-    }
-    return id;
+    return id_param(req, len, NO_GIG);
 }
 
 /* ---- requesting ---- */

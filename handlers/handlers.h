@@ -133,6 +133,10 @@ int check_location(http_request *req, double lat, double lon, const char *latnam
 /* Server-made ids are lowercase UUIDs; anything else names nothing. */
 bool is_uuid(const char *s, size_t n);
 
+/* The route's first parameter when it is such an id, or NULL after
+ * answering 404 not-found with `message` ("No such gig"). */
+const char *id_param(http_request *req, size_t *len, const char *message);
+
 /* Parses the request body as JSON (whatever the Content-Type), answering
  * 400 bad-json itself when it is not.  Returns 0, or -1 when it answered. */
 struct json_doc;

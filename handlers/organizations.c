@@ -165,11 +165,9 @@ static void on_access(redisReply *reply, int err, void *ud) {
 
 static void access(http_request *req, const char *action, const char *new_name) {
     size_t idlen;
-    const char *id = http_param(req, 0, &idlen);
-    if (!id || !is_uuid(id, idlen)) {
-        resp_error(req, 404, "not-found", "No such organization");
+    const char *id = id_param(req, &idlen, "No such organization");
+    if (!id)
         return;
-    }
     const struct account *me = req->account;
     struct access_ctx *c = arena_calloc(&req->arena, sizeof *c);
     c->req = req;

@@ -182,6 +182,15 @@ int check_location(http_request *req, double lat, double lon, const char *latnam
     return 0;
 }
 
+const char *id_param(http_request *req, size_t *len, const char *message) {
+    const char *id = http_param(req, 0, len);
+    if (!id || !is_uuid(id, *len)) {
+        resp_error(req, 404, "not-found", message);
+        return NULL;
+    }
+    return id;
+}
+
 bool is_uuid(const char *s, size_t n) {
     if (n != 36)
         return false;

@@ -151,18 +151,15 @@ static void respond_stream(http_request *req, int status, const struct stream *s
     json_resp_send(req, &r, status);
 }
 
+#define NO_STREAM "No such stream"
+
 static void not_found(http_request *req) {
-    resp_error(req, 404, "not-found", "No such stream");
+    resp_error(req, 404, "not-found", NO_STREAM);
 }
 
 /* The stream id of the route, or NULL after answering 404. */
 static const char *stream_param(http_request *req, size_t *len) {
-    const char *id = http_param(req, 0, len);
-    if (!id || !is_uuid(id, *len)) {
-        not_found(req);
-        return NULL;
-    }
-    return id;
+    return id_param(req, len, NO_STREAM);
 }
 
 /* ---- requesting ---- */

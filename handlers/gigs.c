@@ -484,46 +484,24 @@ void gigs_list(http_request *req) {
 
 /* ---- deadlines ---- */
 
-static void on_expired(redisReply *reply, int err, void *ud) {
-    (void)ud;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
-        reply->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(reply->element[0]->str, "expired") != 0) {
-        if (err || !reply || reply->type == REDIS_REPLY_ERROR)
-            log_warn("gigs", "expiring a gig failed; it is retried after the lease");
-        return;
-    }
-    arena a;
-    arena_init(&a);
+/* A gig's deadline fired: `what` is the status it had. */
+static void expired(arena *a, const char *what, const redisReply *entity) {
     struct gig g;
-    if (gig_from_reply(&a, reply->element[2], &g) == 0) {
-        const char *both[2] = {g.customer, g.operator};
-        if (strcmp(reply->element[1]->str, "requested") == 0) {
-            notify(&a, &g, "expired", both, 1);
-            notify(&a, &g, "expired", g.offered_to, g.noffered);
-        } else {
-            notify(&a, &g, "expired", both, 2);
-        }
+    if (gig_from_reply(a, entity, &g) < 0)
+        return;
+    const char *both[2] = {g.customer, g.operator};
+    if (strcmp(what, "requested") == 0) {
+        notify(a, &g, "expired", both, 1);
+        notify(a, &g, "expired", g.offered_to, g.noffered);
+    } else {
+        notify(a, &g, "expired", both, 2);
     }
-    arena_reset(&a);
 }
 
-static void fire_gig(const char *member, size_t len, void *ud) {
-    (void)ud;
-    char gig[KEY_MAX], id[64], iso[32], now[24];
-    if (len >= sizeof id)
-        return;
-    memcpy(id, member, len);
-    id[len] = '\0';
-    key_entity(gig, "gig", id, len, NULL);
-    now_iso(iso);
-    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
-    const char *argv[5] = {gig, keys_prefix(), id, iso, now};
-    rds_eval(srv.redis, SCRIPT_gig_expire, on_expired, NULL, 1, 5, argv, NULL);
-}
+static const struct record_expiry gig_expiry = {GIG_KIND, SCRIPT_gig_expire, expired};
 
 int gigs_init(void) {
     if (media_init(srv.cfg.media_provider) < 0)
         return -1;
-    return reaper_register(GIG_KIND, fire_gig, NULL);
+    return record_expiry_register(&gig_expiry);
 }

@@ -8,7 +8,10 @@
 #include "core/conn.h"
 #include "core/server.h"
 #include "handlers/handlers.h"
+#include "core/log.h"
+#include "handlers/auth.h"
 #include "storage/keys.h"
+#include "storage/reaper.h"
 
 int record_read(const struct record_field *fields, size_t n, const redisReply *flat, void *out) {
     for (size_t f = 0; f < n; f++)
@@ -106,4 +109,38 @@ int record_page(http_request *req, const char *index_key, const char *kind,
         return -1;
     }
     return 0;
+}
+
+static void on_expired(redisReply *reply, int err, void *ud) {
+    const struct record_expiry *e = ud;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[0]->str, "expired") != 0) {
+        if (err || !reply || reply->type == REDIS_REPLY_ERROR)
+            log_warn("records", "expiring a %s failed; it is retried after the lease", e->kind);
+        return;
+    }
+    arena a;
+    arena_init(&a);
+    e->done(&a, reply->element[1]->str, reply->element[2]);
+    arena_reset(&a);
+}
+
+static void fire(const char *member, size_t len, void *ud) {
+    const struct record_expiry *e = ud;
+    char key[KEY_MAX], id[64], iso[32], now[24];
+    if (len >= sizeof id)
+        return;
+    memcpy(id, member, len);
+    id[len] = '\0';
+    key_entity(key, e->kind, id, len, NULL);
+    now_iso(iso);
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    const char *argv[5] = {key, keys_prefix(), id, iso, now};
+    rds_eval(srv.redis, e->script, on_expired, (void *)e, 1, 5, argv, NULL);
+}
+
+int record_expiry_register(const struct record_expiry *e) {
+    return reaper_register(e->kind, fire, (void *)e);
 }

@@ -39,6 +39,19 @@ typedef bool (*record_write_fn)(json_writer *w, arena *a, const redisReply *enti
 void record_page_respond(http_request *req, const redisReply *reply, int err, const char *name,
                          record_write_fn write);
 
+/* A kind of entity whose deadlines the reaper fires: its script takes (the
+ * entity's key; prefix, id, now ISO, now ms) and answers {'expired', what,
+ * HGETALL} or {'none'}; `done` tells whom it concerns. */
+typedef void (*record_expired_fn)(arena *a, const char *what, const redisReply *entity);
+struct record_expiry {
+    const char *kind; /* reaper kind and key kind: "gig", "stream" */
+    enum script_id script;
+    record_expired_fn done;
+};
+
+/* Registers the kind with the reaper (`e` must outlive the process). */
+int record_expiry_register(const struct record_expiry *e);
+
 /* Runs index_page.lua over an index (a zset of ids by time, newest first)
  * of entities of `kind` ("gig", "stream"), keeping those whose status is
  * in ?status= (comma-separated names among `statuses`; 422 answered here

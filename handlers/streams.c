@@ -453,41 +453,19 @@ void streams_list(http_request *req) {
 
 /* ---- deadlines ---- */
 
-static void on_expired(redisReply *reply, int err, void *ud) {
-    (void)ud;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
-        reply->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(reply->element[0]->str, "expired") != 0) {
-        if (err || !reply || reply->type == REDIS_REPLY_ERROR)
-            log_warn("streams", "expiring a stream failed; it is retried after the lease");
-        return;
-    }
-    arena a;
-    arena_init(&a);
+/* A stream's deadline fired: it is now `missed` or `expired`. */
+static void expired(arena *a, const char *what, const redisReply *entity) {
     struct stream s;
-    if (stream_from_reply(&a, reply->element[2], &s) == 0) {
-        if (!strcmp(s.status, "missed"))
-            notify(&a, &s, "missed", s.offered_to, s.noffered, s.guest);
-        else
-            notify(&a, &s, "expired", &s.dealer, 1, s.guest);
-    }
-    arena_reset(&a);
+    if (stream_from_reply(a, entity, &s) < 0)
+        return;
+    if (!strcmp(what, "missed"))
+        notify(a, &s, "missed", s.offered_to, s.noffered, s.guest);
+    else
+        notify(a, &s, "expired", &s.dealer, 1, s.guest);
 }
 
-static void fire_stream(const char *member, size_t len, void *ud) {
-    (void)ud;
-    char key[KEY_MAX], id[64], iso[32], now[24];
-    if (len >= sizeof id)
-        return;
-    memcpy(id, member, len);
-    id[len] = '\0';
-    key_entity(key, "stream", id, len, NULL);
-    now_iso(iso);
-    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
-    const char *argv[5] = {key, keys_prefix(), id, iso, now};
-    rds_eval(srv.redis, SCRIPT_stream_expire, on_expired, NULL, 1, 5, argv, NULL);
-}
+static const struct record_expiry stream_expiry = {STREAM_KIND, SCRIPT_stream_expire, expired};
 
 int streams_init(void) {
-    return reaper_register(STREAM_KIND, fire_stream, NULL);
+    return record_expiry_register(&stream_expiry);
 }

@@ -1,0 +1,447 @@
+/* The telemetry SDK's event routes (API.md §6.1, docs/telemetry.md):
+ * /events/get-user-media, /events/browser, /connection, /connection/batch,
+ * /stats and /tracks.  Each event is validated here and described to
+ * tm_event.lua by offsets into the body, so its raw JSON is stored as sent
+ * (never re-encoded), and a request is one script call whatever its size. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "core/server.h"
+#include "handlers/auth.h"
+#include "handlers/handlers.h"
+#include "handlers/telemetry.h"
+
+#define EVENT_NAME_MAX 64 /* bytes */
+#define TRACK_ID_MAX 256  /* bytes */
+
+/* One event as tm_event.lua reads it. */
+struct tm_event {
+    char cat;
+    char eff;
+    const char *type, *conn, *peer;
+    size_t type_len, conn_len, peer_len;
+    uint64_t at; /* ms since the epoch, backdated by the deltas */
+    int data;    /* the token of its `data`, or -1 */
+    const char *x[4];
+};
+
+/* What the event lists of one request share. */
+struct tm_events {
+    http_request *req;
+    const json_doc *doc;
+    buf desc;
+    int n;
+};
+
+static void netstring(buf *b, const char *s, size_t n) {
+    buf_append_u64(b, n);
+    buf_appendc(b, ':');
+    buf_append(b, s, n);
+}
+
+static void netstring_u64(buf *b, uint64_t v) {
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+    netstring(b, tmp, (size_t)n);
+}
+
+/* Appends an event to the description (see tm_event.lua for the layout). */
+static void events_add(struct tm_events *ev, const struct tm_event *e) {
+    buf *b = &ev->desc;
+    netstring(b, &e->cat, 1);
+    netstring(b, e->type, e->type_len);
+    netstring(b, e->conn, e->conn_len);
+    netstring(b, e->peer, e->peer_len);
+    netstring_u64(b, e->at);
+    if (e->data >= 0) {
+        const char *p;
+        size_t n;
+        json_raw(ev->doc, e->data, &p, &n);
+        netstring_u64(b, (uint64_t)(p - ev->doc->src));
+        netstring_u64(b, n);
+    } else {
+        netstring(b, "", 0);
+        netstring(b, "", 0);
+    }
+    netstring(b, e->eff ? &e->eff : "", e->eff ? 1 : 0);
+    for (int i = 0; i < 4; i++)
+        netstring(b, e->x[i] ? e->x[i] : "", e->x[i] ? strlen(e->x[i]) : 0);
+    ev->n++;
+}
+
+static bool in_list(const char *s, const char *const *list) {
+    for (; *list; list++)
+        if (!strcmp(s, *list))
+            return true;
+    return false;
+}
+
+static const char *const connection_states[] = {"new",    "connecting", "connected", "disconnected",
+                                                "failed", "closed",     NULL};
+static const char *const ice_states[] = {"new",    "checking",     "connected", "completed",
+                                         "failed", "disconnected", "closed",    NULL};
+static const char *const gathering_states[] = {"new", "gathering", "complete", NULL};
+static const char *const signaling_states[] = {"stable",
+                                               "have-local-offer",
+                                               "have-remote-offer",
+                                               "have-local-pranswer",
+                                               "have-remote-pranswer",
+                                               "closed",
+                                               NULL};
+
+/* The `data` member of an event as a string, or NULL. */
+static const char *data_str(http_request *req, const json_doc *doc, int obj) {
+    const char *s;
+    size_t n;
+    return tm_member_str(req, doc, obj, "data", &s, &n) == 1 ? s : NULL;
+}
+
+/* A connection event's enum values and effect.  0, or -1 when a value is not
+ * one the contract lists (400 invalid_parameters). */
+static int connection_event(http_request *req, const json_doc *doc, int obj, struct tm_event *e) {
+    const char *t = e->type;
+    if (!strcmp(t, "addConnection")) {
+        char *ids = arena_alloc(&req->arena, 2 * 37);
+        uuid_v4(ids);
+        uuid_v4(ids + 37);
+        const char *state, *name;
+        size_t n;
+        if (tm_member_str(req, doc, obj, "connectionState", &state, &n) < 0 ||
+            tm_member_str(req, doc, obj, "peerName", &name, &n) < 0 || n > 256)
+            return -1;
+        e->eff = 'A';
+        e->x[0] = ids, e->x[1] = ids + 37, e->x[2] = state, e->x[3] = name;
+    } else if (!strcmp(t, "removeConnection")) {
+        e->eff = 'R';
+    } else if (!strcmp(t, "onconnectionstatechange") || !strcmp(t, "connectionstatechange")) {
+        const char *s = data_str(req, doc, obj);
+        if (!s || !in_list(s, connection_states))
+            return -1;
+        e->eff = 'S';
+        e->x[0] = s;
+        e->x[1] = !strcmp(s, "failed") ? "connection_failed" : "";
+    } else if (!strcmp(t, "oniceconnectionstatechange")) {
+        const char *s = data_str(req, doc, obj);
+        if (!s || !in_list(s, ice_states))
+            return -1;
+        if (!strcmp(s, "failed"))
+            e->eff = 'I', e->x[0] = "ice_failed";
+    } else if (!strcmp(t, "onicegatheringstatechange")) {
+        const char *s = data_str(req, doc, obj);
+        if (!s || !in_list(s, gathering_states))
+            return -1;
+    } else if (!strcmp(t, "onsignalingstatechange")) {
+        int d = json_get(doc, obj, "data");
+        const char *s;
+        size_t n;
+        if (d < 0 || tm_member_str(req, doc, d, "signalingState", &s, &n) != 1 ||
+            !in_list(s, signaling_states))
+            return -1;
+    }
+    return 0;
+}
+
+/* Reads the common members of an event object: eventName (required unless
+ * `type` is given), peerId, connectionId, delta (`delta_name`), data.
+ * 0; 1 when eventName or a required peerId is missing; -1 when a member has
+ * the wrong type or a delta is bad. */
+static int event_read(http_request *req, const json_doc *doc, int obj, struct tm_event *e,
+                      bool need_peer, const char *delta_name, double base_delta) {
+    int r;
+    if (!e->type) {
+        r = tm_member_str(req, doc, obj, "eventName", &e->type, &e->type_len);
+        if (r < 0 || e->type_len > EVENT_NAME_MAX)
+            return -1;
+        if (r == 0 || e->type_len == 0)
+            return 1;
+    }
+    r = tm_member_str(req, doc, obj, "peerId", &e->peer, &e->peer_len);
+    if (r < 0 || e->peer_len > 256)
+        return -1;
+    if (need_peer && e->peer_len == 0)
+        return 1;
+    if (tm_member_str(req, doc, obj, "connectionId", &e->conn, &e->conn_len) < 0 ||
+        (e->conn_len && !is_uuid(e->conn, e->conn_len)))
+        return -2;
+    double delta;
+    if (tm_member_delta(doc, obj, delta_name, &delta) < 0)
+        return -1;
+    delta += base_delta;
+    uint64_t now = now_ms();
+    e->at = delta >= (double)now ? 0 : now - (uint64_t)delta;
+    e->data = json_get(doc, obj, "data");
+    return 0;
+}
+
+/* ---- the script call ---- */
+
+static void on_stored(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    if (tm_reply_check(req, reply, err) < 0)
+        return;
+    if (reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING) {
+        /* addConnection: the server's ids of the peer and the connection */
+        struct json_resp r;
+        json_resp_begin(req, &r);
+        json_w_key(&r.w, "peer_id");
+        json_w_str(&r.w, reply->element[1]->str, reply->element[1]->len);
+        json_w_key(&r.w, "connection_id");
+        json_w_str(&r.w, reply->element[2]->str, reply->element[2]->len);
+        json_resp_send(req, &r, 200);
+        return;
+    }
+    if (reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_ARRAY) {
+        /* a track event: the track */
+        const redisReply *t = reply->element[1];
+        struct json_resp r;
+        json_resp_begin(req, &r);
+        json_w_key(&r.w, "data");
+        json_w_obj_open(&r.w);
+        for (size_t i = 0; i + 1 < t->elements; i += 2) {
+            const char *k = t->element[i]->str;
+            const redisReply *v = t->element[i + 1];
+            if (!strcmp(k, "createdMs"))
+                continue;
+            json_w_key(&r.w, k);
+            if (!strcmp(k, "muted") || !strcmp(k, "ended"))
+                json_w_bool(&r.w, v->str[0] == '1');
+            else
+                json_w_str(&r.w, v->str, v->len);
+        }
+        json_w_obj_close(&r.w);
+        json_resp_send(req, &r, 200);
+        return;
+    }
+    tm_ok_empty(req);
+}
+
+/* Stores the described events: one script call. */
+static void events_store(struct tm_events *ev, const struct tm_claims *c) {
+    http_request *req = ev->req;
+    if (ev->n == 0) {
+        tm_ok_empty(req);
+        return;
+    }
+    const char *argv[6] = {c->app,     c->conference, c->participant,
+                           c->session, ev->doc->src,  ev->desc.data};
+    size_t lens[6] = {36, 36, 36, 36, ev->doc->len, ev->desc.len};
+    tm_eval(req, SCRIPT_tm_event, on_stored, req, 6, argv, lens);
+}
+
+/* Starts a session-token request: the body, its token, the event list. */
+static int events_begin(http_request *req, json_doc *doc, struct tm_claims *c,
+                        struct tm_events *ev) {
+    if (tm_begin(req, doc, TM_SESSION, c) < 0)
+        return -1;
+    ev->req = req;
+    ev->doc = doc;
+    ev->n = 0;
+    buf_init(&ev->desc, &req->arena);
+    return 0;
+}
+
+/* Answers event_read's refusal. */
+static void read_refused(http_request *req, int r) {
+    if (r == 1)
+        tm_missing(req, "eventName or peerId");
+    else if (r == -2)
+        tm_error(req, 400, "connection_not_found", "No such connection");
+    else
+        tm_invalid(req, "event");
+}
+
+/* /events/get-user-media and /events/browser: one event of category `cat`. */
+static void single_event(http_request *req, char cat) {
+    json_doc doc;
+    struct tm_claims c;
+    struct tm_events ev;
+    if (events_begin(req, &doc, &c, &ev) < 0)
+        return;
+    struct tm_event e = {.cat = cat};
+    int r = event_read(req, &doc, 0, &e, false, "delta", 0);
+    if (r) {
+        read_refused(req, r);
+        return;
+    }
+    if (cat == 'B' && (!strcmp(e.type, "beforeunload") || !strcmp(e.type, "unload") ||
+                       !strcmp(e.type, "endCall")))
+        e.eff = 'E';
+    if (cat == 'M' && e.data >= 0 && json_get(&doc, e.data, "error") >= 0 &&
+        json_type(&doc, json_get(&doc, e.data, "error")) != JSON_NULL)
+        e.eff = 'I', e.x[0] = "getusermedia_error";
+    events_add(&ev, &e);
+    events_store(&ev, &c);
+}
+
+void tm_events_getusermedia(http_request *req) {
+    single_event(req, 'M');
+}
+
+void tm_events_browser(http_request *req) {
+    single_event(req, 'B');
+}
+
+void tm_connection(http_request *req) {
+    json_doc doc;
+    struct tm_claims c;
+    struct tm_events ev;
+    if (events_begin(req, &doc, &c, &ev) < 0)
+        return;
+    struct tm_event e = {.cat = 'C'};
+    int r = event_read(req, &doc, 0, &e, true, "delta", 0);
+    if (r) {
+        read_refused(req, r);
+        return;
+    }
+    if (connection_event(req, &doc, 0, &e) < 0) {
+        tm_invalid(req, e.type);
+        return;
+    }
+    events_add(&ev, &e);
+    events_store(&ev, &c);
+}
+
+/* Items missing eventName or peerId are skipped (API.md §6.1); a malformed
+ * one refuses the whole batch, which then stores nothing. */
+void tm_connection_batch(http_request *req) {
+    json_doc doc;
+    struct tm_claims c;
+    struct tm_events ev;
+    if (events_begin(req, &doc, &c, &ev) < 0)
+        return;
+    double delta;
+    if (tm_member_delta(&doc, 0, "delta", &delta) < 0) {
+        tm_invalid(req, "delta");
+        return;
+    }
+    int items = json_get(&doc, 0, "data");
+    if (items < 0 || json_type(&doc, items) != JSON_ARRAY) {
+        tm_invalid(req, "data: an array of events");
+        return;
+    }
+    for (int t = items + 1; t < json_next(&doc, items); t = json_next(&doc, t)) {
+        if (json_type(&doc, t) != JSON_OBJECT)
+            continue;
+        struct tm_event e = {.cat = 'C'};
+        /* The SDK names an item's delay timeDelta; delta is taken too. */
+        const char *dname = json_get(&doc, t, "delta") >= 0 ? "delta" : "timeDelta";
+        int r = event_read(req, &doc, t, &e, true, dname, delta);
+        if (r == 1)
+            continue;
+        if (r || connection_event(req, &doc, t, &e) < 0) {
+            read_refused(req, r ? r : -1);
+            return;
+        }
+        events_add(&ev, &e);
+    }
+    events_store(&ev, &c);
+}
+
+/* ---- /stats ---- */
+
+/* What a stats sample says about its connection: the selected pair's local
+ * candidate type and the issues it shows (relay -> turn_used, TCP ->
+ * tcp_used). */
+static void stats_facts(http_request *req, const json_doc *doc, int data, struct tm_event *e) {
+    int conn = json_get(doc, data, "connection");
+    int local = conn >= 0 ? json_get(doc, conn, "local") : -1;
+    if (local < 0)
+        return;
+    const char *type, *proto, *relay;
+    size_t n;
+    if (tm_member_str(req, doc, local, "candidateType", &type, &n) == 1 &&
+        (!strcmp(type, "host") || !strcmp(type, "srflx") || !strcmp(type, "prflx") ||
+         !strcmp(type, "relay")))
+        e->x[0] = type;
+    if (e->x[0] && !strcmp(e->x[0], "relay"))
+        e->x[1] = "turn_used";
+    tm_member_str(req, doc, local, "protocol", &proto, &n);
+    tm_member_str(req, doc, local, "relayProtocol", &relay, &n);
+    if (!strcmp(proto, "tcp") || !strcmp(relay, "tcp") || !strcmp(relay, "tls"))
+        e->x[2] = "tcp_used";
+}
+
+void tm_stats(http_request *req) {
+    json_doc doc;
+    struct tm_claims c;
+    struct tm_events ev;
+    if (events_begin(req, &doc, &c, &ev) < 0)
+        return;
+    struct tm_event e = {.cat = 'S', .eff = 'X', .type = "stats", .type_len = 5};
+    int r = event_read(req, &doc, 0, &e, false, "delta", 0);
+    if (r) {
+        read_refused(req, r);
+        return;
+    }
+    if (e.data < 0 || json_type(&doc, e.data) != JSON_OBJECT) {
+        tm_invalid(req, "data: the stats object");
+        return;
+    }
+    stats_facts(req, &doc, e.data, &e);
+    events_add(&ev, &e);
+    events_store(&ev, &c);
+}
+
+/* ---- /tracks ---- */
+
+/* POST (ontrack) and PUT (mute, unmute, ended, overconstrained). */
+static void track_event(http_request *req, bool create) {
+    static const char *const changes[] = {"mute", "unmute", "ended", "overconstrained", NULL};
+    json_doc doc;
+    struct tm_claims c;
+    struct tm_events ev;
+    if (events_begin(req, &doc, &c, &ev) < 0)
+        return;
+    struct tm_event e = {.cat = 'T', .eff = create ? 'T' : 'M'};
+    const char *track;
+    size_t tlen;
+    int r = tm_member_str(req, &doc, 0, "event", &e.type, &e.type_len);
+    if (r == 0 || e.type_len == 0) {
+        tm_missing(req, "event");
+        return;
+    }
+    if (r < 0 || (create ? strcmp(e.type, "ontrack") != 0 : !in_list(e.type, changes))) {
+        tm_invalid(req, "event");
+        return;
+    }
+    r = tm_member_str(req, &doc, 0, "trackId", &track, &tlen);
+    if (r <= 0 || tlen == 0 || tlen > TRACK_ID_MAX) {
+        if (r < 0 || tlen > TRACK_ID_MAX)
+            tm_invalid(req, "trackId");
+        else
+            tm_missing(req, "trackId");
+        return;
+    }
+    r = event_read(req, &doc, 0, &e, false, "delta", 0);
+    if (r) {
+        read_refused(req, r);
+        return;
+    }
+    e.x[0] = track;
+    if (create) {
+        const char *kind = "", *dir = "", *label = "";
+        size_t n;
+        if (e.data >= 0 && json_type(&doc, e.data) == JSON_OBJECT) {
+            tm_member_str(req, &doc, e.data, "kind", &kind, &n);
+            tm_member_str(req, &doc, e.data, "direction", &dir, &n);
+            tm_member_str(req, &doc, e.data, "label", &label, &n);
+        }
+        e.x[1] = kind;
+        e.x[2] = dir[0] ? dir : "inbound";
+        e.x[3] = label;
+    } else {
+        e.x[1] = e.type;
+    }
+    events_add(&ev, &e);
+    events_store(&ev, &c);
+}
+
+void tm_tracks_create(http_request *req) {
+    track_event(req, true);
+}
+
+void tm_tracks_update(http_request *req) {
+    track_event(req, false);
+}

@@ -128,18 +128,19 @@ void tm_initialize(http_request *req) {
 
 /* meta: an object of at most 5 keys of at most 64 characters, each value a
  * string shorter than 128 characters, a number or a boolean. */
-static bool meta_valid(const json_doc *doc, int t) {
+static bool meta_valid(http_request *req, const json_doc *doc, int t) {
     if (json_type(doc, t) == JSON_NULL)
         return true;
     if (json_type(doc, t) != JSON_OBJECT || doc->tok[t].size > META_KEYS_MAX)
         return false;
     for (int k = t + 1; k < json_next(doc, t); k = json_next(doc, k + 1)) {
-        const json_tok *key = &doc->tok[k], *val = &doc->tok[k + 1];
-        if (json_utf8_chars(doc->src + key->start, key->end - key->start) > META_KEY_MAX)
+        const char *s;
+        size_t n;
+        if (json_string(doc, k, &req->arena, &s, &n) < 0 || json_utf8_chars(s, n) > META_KEY_MAX)
             return false;
         enum json_type vt = json_type(doc, k + 1);
-        if (vt == JSON_STRING &&
-            json_utf8_chars(doc->src + val->start, val->end - val->start) > META_STRING_MAX)
+        if (vt == JSON_STRING && (json_string(doc, k + 1, &req->arena, &s, &n) < 0 ||
+                                  json_utf8_chars(s, n) > META_STRING_MAX))
             return false;
         if (vt != JSON_STRING && vt != JSON_NUMBER && vt != JSON_BOOL)
             return false;
@@ -210,7 +211,7 @@ void tm_sessions_create(http_request *req) {
     if (tm_begin(req, &doc, TM_INIT, &c->claims) < 0)
         return;
     int meta = json_get(&doc, 0, "meta");
-    if (meta >= 0 && !meta_valid(&doc, meta)) {
+    if (meta >= 0 && !meta_valid(req, &doc, meta)) {
         tm_error(req, 400, "invalid_meta",
                  "meta: at most 5 keys of at most 64 characters; values strings shorter than "
                  "128 characters, numbers or booleans");

@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+import redis
 
 from accounts_util import SECRET, Api, expect, ready, server_env
 from harness import request
@@ -117,6 +118,7 @@ class TmEnv:
         self.srv_a, self.srv_b, self.redis = srv_a, srv_b, redis_server
         self.a, self.b = Api(srv_a), Api(srv_b)
         self.r = redis_server.client()
+        self.raw = redis.Redis(unix_socket_path=redis_server.socket_path)  # bytes, not str
 
     def owner_with_app(self, **app):
         owner = self.a.create_account()
@@ -132,16 +134,16 @@ class TmEnv:
         return f"{PREFIX}{{tm:{app_id}}}"
 
     def events(self, claims):
-        """The conference's stream entries, oldest first, as dicts of str."""
+        """The conference's stream entries, oldest first: {bytes field: bytes value}."""
         key = f"{self.base(claims['app'])}:conf:{claims['cnf']}:events"
-        return [{k.decode(): v for k, v in fields.items()} for _, fields in self.r.xrange(key)]
+        return [fields for _, fields in self.raw.xrange(key)]
 
     def issues(self, claims):
         key = f"{self.base(claims['app'])}:conf:{claims['cnf']}:issues"
-        return [fields[b"code"].decode() for _, fields in self.r.xrange(key)]
+        return [fields["code"] for _, fields in self.r.xrange(key)]
 
     def hash(self, key):
-        return {k.decode(): v.decode() for k, v in self.r.hgetall(key).items()}
+        return self.r.hgetall(key)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,13 @@
 #                                            dealers are created once (Argon2id: ~15 min)
 #                                            and cached; see bench/stream_setup.py,
 #                                            bench/stream_expiry.py and BENCH_STREAM_* below
+#   BENCH_ONLY=stats_small,stats_large,batch_large bench/run.sh   telemetry
+#                                            ingest (API.md §6.1): POST /stats of a
+#                                            2-party call's 10 s sample (~7 KiB) by
+#                                            BENCH_TELEMETRY_PARTICIPANTS SDK clients in
+#                                            turn, and 100+ KiB /stats and
+#                                            /connection/batch bodies; also MB/s of JSON
+#                                            and MB/s per onair core (bench/telemetry_setup.py)
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
 #                                            (bench/gig_driver is still built)
@@ -74,6 +81,11 @@ readonly STREAM_SSE="${BENCH_STREAM_SSE:-2000}"
 readonly STREAM_PING_TIMEOUT_MS="${BENCH_STREAM_PING_TIMEOUT_MS:-15000}"
 readonly STREAM_SETUP_BUDGET_S="${BENCH_STREAM_SETUP_BUDGET_S:-0}"
 readonly STREAM_CACHE="${BENCH_STREAM_CACHE:-$BENCH_DIR/results/cache/stream-dealers.json.gz}"
+# The telemetry scenarios (bench/telemetry_setup.py): SDK clients in 2-party
+# conferences, how many of them post the large bodies, and their size.
+readonly TELEMETRY_PARTICIPANTS="${BENCH_TELEMETRY_PARTICIPANTS:-200}"
+readonly TELEMETRY_LARGE="${BENCH_TELEMETRY_LARGE:-16}"
+readonly TELEMETRY_LARGE_KIB="${BENCH_TELEMETRY_LARGE_KIB:-110}"
 # The map's city (the operators are within 5 km of it).
 readonly GIG_CENTER_LAT=10.7769 GIG_CENTER_LONG=106.7009
 CLK_TCK=$(getconf CLK_TCK)
@@ -614,6 +626,62 @@ stream_expiry_scenario() {
   stream_rows+=("$name|$(kv streams "$out")|$(kv live "$out")|$(kv expired "$out")|$(kv p50_ms "$out")|${p99:--}|$(kv max_ms "$out")|<=${max_p99}ms $verdict|$(kv sse_received "$out")/$(kv sse "$out")|$(kv sse_p50_ms "$out")|$(kv sse_p99_ms "$out")|$(kv sse_max_ms "$out")|$(kv burst_s "$out")")
 }
 
+# --- telemetry ingest (API.md §6.1) ---------------------------------------------
+
+# The SDK routes' per-IP rate limit would stop wrk (one client IP) at once.
+telemetry_env() {
+  ONAIR_TELEMETRY_RATE_PER_MIN=1000000000 "$@"
+}
+
+# telemetry_bodies TARGET: the bodies' files for bench/telemetry_post.lua,
+# made once per run by bench/telemetry_setup.py against the running onair
+# (its participants' tokens stay valid for every later onair run on the same
+# Redis); for nginx alone, with placeholder tokens. Adds the file for
+# scenario $2 (small, large or batch) to the script's arguments.
+telemetry_bodies() {
+  local target=$1 kind=$2 mode=()
+  if [[ ! -s "$tmp/tm-setup.out" ]]; then
+    [[ $target == onair ]] && mode=(--port "$server_port") || mode=(--offline)
+    log "telemetry: $TELEMETRY_PARTICIPANTS participants (${mode[*]})"
+    "$BENCH_DIR/telemetry_setup.py" "${mode[@]}" --participants "$TELEMETRY_PARTICIPANTS" \
+      --large "$TELEMETRY_LARGE" --large-kib "$TELEMETRY_LARGE_KIB" \
+      --small-out "$tmp/tm-small.txt" --large-out "$tmp/tm-large.txt" \
+      --batch-out "$tmp/tm-batch.txt" 2>&1 >"$tmp/tm-setup.out" |
+      tee -a "$results/telemetry_setup.log" >&2
+    [[ "$(kv ok "$tmp/tm-setup.out")" == 1 ]] ||
+      die "telemetry: bench/telemetry_setup.py failed (see $results/telemetry_setup.log)"
+  fi
+  script_args+=("$tmp/tm-$kind.txt")
+}
+setup_stats_small() { telemetry_bodies "$1" small; }
+setup_stats_large() { telemetry_bodies "$1" large; }
+setup_batch_large() { telemetry_bodies "$1" batch; }
+
+# ingest_scenario NAME PATH KIND MIN_RATIO MIN_MB_PER_CORE [wrk options...]
+# scenario() with bench/telemetry_post.lua posting the KIND bodies, then, from
+# the same runs: MB/s of JSON ingested (requests/s x the mean body) and MB/s
+# per onair core (the mean body / onair's CPU time per request, i.e. MB/s
+# divided by onair's CPU utilisation). MIN_MB_PER_CORE is that budget.
+ingest_rows=()
+ingest_scenario() {
+  local name=$1 path=$2 kind=$3 min_ratio=$4 min_mb=$5
+  shift 5
+  selected "$name" || return 0
+  telemetry_env scenario "$name" "$path" telemetry_post.lua "$min_ratio" "$@"
+  local row f bytes mbs=- per_core=- nginx_mbs=- verdict=-
+  row=${wrk_rows[-1]}
+  IFS='|' read -r -a f <<<"$row"
+  bytes=$(kv "${kind}_bytes" "$tmp/tm-setup.out")
+  [[ -n "$bytes" ]] || return 0
+  [[ "${f[1]}" == - ]] || mbs=$(awk -v r="${f[1]}" -v b="$bytes" 'BEGIN { printf "%.1f", r * b / 1e6 }')
+  [[ "${f[2]}" == - ]] || nginx_mbs=$(awk -v r="${f[2]}" -v b="$bytes" 'BEGIN { printf "%.1f", r * b / 1e6 }')
+  if [[ "${f[7]}" != - ]]; then
+    per_core=$(awk -v u="${f[7]}" -v b="$bytes" 'BEGIN { printf "%.1f", b / u }')
+    verdict=$(awk -v p="$per_core" -v m="$min_mb" 'BEGIN { print (p >= m ? "ok" : "BELOW") }')
+  fi
+  ingest_rows+=("$name|$bytes|${f[1]}|$mbs|${f[7]}|$per_core|>=$min_mb $verdict|$nginx_mbs|${f[3]}|${f[5]}")
+}
+
 # --- report --------------------------------------------------------------------
 
 print_summary() {
@@ -682,6 +750,18 @@ print_summary() {
       printf "$fmt" "${f[@]}"
     done
   fi
+  if ((${#ingest_rows[@]})); then
+    echo
+    local fmt='%-14s %10s %12s %9s %11s %12s %12s %9s %12s %10s\n'
+    # shellcheck disable=SC2059  # the format is the variable
+    printf "$fmt" scenario "body bytes" "onair req/s" "MB/s" "onair us/r" "MB/s/core" target \
+      "nginx MB/s" onair/nginx "onair p99"
+    for row in "${ingest_rows[@]}"; do
+      IFS='|' read -r -a f <<<"$row"
+      # shellcheck disable=SC2059
+      printf "$fmt" "${f[@]}"
+    done
+  fi
 }
 
 write_meta() {
@@ -700,6 +780,8 @@ write_meta() {
       "generator process(es) (gig_lifecycle, ${gig_driver:-none}); cache $GIG_CACHE"
     echo "streams: $STREAM_DEALERS dealers in $STREAM_ORGS organizations; ping timeout" \
       "${STREAM_PING_TIMEOUT_MS} ms (stream_expiry); $STREAM_SSE on GET /events; cache $STREAM_CACHE"
+    echo "telemetry: $TELEMETRY_PARTICIPANTS SDK clients (stats_small), $TELEMETRY_LARGE of them" \
+      "posting ${TELEMETRY_LARGE_KIB} KiB bodies (stats_large, batch_large)"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$results/meta.txt"
 }
@@ -766,6 +848,9 @@ scenarios() {
   gig_env gig_scenario gig_lifecycle 2000
   stream_env scenario ping /ping ping.lua 0.5 -t2 -c64
   stream_env stream_expiry_scenario stream_expiry 1000
+  ingest_scenario stats_small /v1/stats small 0.4 150 -t2 -c64
+  ingest_scenario stats_large /v1/stats large - 150 -t2 -c16
+  ingest_scenario batch_large /v1/connection/batch batch - 150 -t2 -c16
 }
 
 # --- main ----------------------------------------------------------------------

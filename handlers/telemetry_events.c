@@ -12,6 +12,7 @@
 #include "handlers/auth.h"
 #include "handlers/handlers.h"
 #include "handlers/telemetry.h"
+#include "protocol/rtcstats.h"
 
 #define EVENT_NAME_MAX 64 /* bytes */
 #define TRACK_ID_MAX 256  /* bytes */
@@ -98,6 +99,20 @@ static const char *data_str(http_request *req, const json_doc *doc, int obj) {
     return tm_member_str(req, doc, obj, "data", &s, &n) == 1 ? s : NULL;
 }
 
+/* Records the issue an event shows (protocol/rtcstats.h: one at most for
+ * the events that have one): with a state change, or as the event's effect. */
+static void event_issue(struct tm_event *e, unsigned issues) {
+    const char *name = issues ? rtc_issue_name(issues) : NULL;
+    if (!name)
+        return;
+    if (e->eff == 'S') {
+        e->x[1] = name;
+    } else if (!e->eff) {
+        e->eff = 'I';
+        e->x[0] = name;
+    }
+}
+
 /* A connection event's enum values and effect.  0, or -1 when a value is not
  * one the contract lists (400 invalid_parameters). */
 static int connection_event(http_request *req, const json_doc *doc, int obj, struct tm_event *e) {
@@ -121,25 +136,25 @@ static int connection_event(http_request *req, const json_doc *doc, int obj, str
             return -1;
         e->eff = 'S';
         e->x[0] = s;
-        e->x[1] = !strcmp(s, "failed") ? "connection_failed" : "";
     } else if (!strcmp(t, "oniceconnectionstatechange")) {
         const char *s = data_str(req, doc, obj);
         if (!s || !in_list(s, ice_states))
             return -1;
-        if (!strcmp(s, "failed"))
-            e->eff = 'I', e->x[0] = "ice_failed";
     } else if (!strcmp(t, "onicegatheringstatechange")) {
         const char *s = data_str(req, doc, obj);
         if (!s || !in_list(s, gathering_states))
             return -1;
     } else if (!strcmp(t, "onsignalingstatechange")) {
+        /* The state itself, or peermetrics' {signalingState} */
+        const char *s = data_str(req, doc, obj);
         int d = json_get(doc, obj, "data");
-        const char *s;
         size_t n;
-        if (d < 0 || tm_member_str(req, doc, d, "signalingState", &s, &n) != 1 ||
-            !in_list(s, signaling_states))
+        if (!s && d >= 0 && tm_member_str(req, doc, d, "signalingState", &s, &n) != 1)
+            s = NULL;
+        if (!s || !in_list(s, signaling_states))
             return -1;
     }
+    event_issue(e, rtc_connection_event_issues(doc, obj));
     return 0;
 }
 
@@ -217,17 +232,24 @@ static void on_stored(redisReply *reply, int err, void *ud) {
     tm_ok_empty(req);
 }
 
-/* Stores the described events: one script call. */
-static void events_store(struct tm_events *ev, const struct tm_claims *c) {
+/* Stores the described events, and the aggregate updates of a stats
+ * sample (`nextra` field, op, value strings): one script call. */
+static void events_store(struct tm_events *ev, const struct tm_claims *c, int nextra,
+                         const char **extra) {
     http_request *req = ev->req;
     if (ev->n == 0) {
         tm_ok_empty(req);
         return;
     }
-    const char *argv[6] = {c->app,     c->conference, c->participant,
-                           c->session, ev->doc->src,  ev->desc.data};
-    size_t lens[6] = {36, 36, 36, 36, ev->doc->len, ev->desc.len};
-    tm_eval(req, SCRIPT_tm_event, on_stored, req, 6, argv, lens);
+    enum { FIXED = 6 }; /* + at most 3 * RTC_UPDATES_MAX: within RDS_EVAL_MAX_ARGC */
+    const char *argv[RDS_EVAL_MAX_ARGC] = {c->app,     c->conference, c->participant,
+                                           c->session, ev->doc->src,  ev->desc.data};
+    size_t lens[RDS_EVAL_MAX_ARGC] = {36, 36, 36, 36, ev->doc->len, ev->desc.len};
+    for (int i = 0; i < nextra; i++) {
+        argv[FIXED + i] = extra[i];
+        lens[FIXED + i] = strlen(extra[i]);
+    }
+    tm_eval(req, SCRIPT_tm_event, on_stored, req, FIXED + nextra, argv, lens);
 }
 
 /* Starts a session-token request: the body, its token, the event list. */
@@ -268,11 +290,10 @@ static void single_event(http_request *req, char cat) {
     if (cat == 'B' && (!strcmp(e.type, "beforeunload") || !strcmp(e.type, "unload") ||
                        !strcmp(e.type, "endCall")))
         e.eff = 'E';
-    if (cat == 'M' && e.data >= 0 && json_get(&doc, e.data, "error") >= 0 &&
-        json_type(&doc, json_get(&doc, e.data, "error")) != JSON_NULL)
-        e.eff = 'I', e.x[0] = "getusermedia_error";
+    if (cat == 'M')
+        event_issue(&e, rtc_getusermedia_event_issues(&doc, 0));
     events_add(&ev, &e);
-    events_store(&ev, &c);
+    events_store(&ev, &c, 0, NULL);
 }
 
 void tm_events_getusermedia(http_request *req) {
@@ -300,7 +321,7 @@ void tm_connection(http_request *req) {
         return;
     }
     events_add(&ev, &e);
-    events_store(&ev, &c);
+    events_store(&ev, &c, 0, NULL);
 }
 
 /* Items missing eventName or peerId are skipped (API.md §6.1); a malformed
@@ -336,32 +357,10 @@ void tm_connection_batch(http_request *req) {
         }
         events_add(&ev, &e);
     }
-    events_store(&ev, &c);
+    events_store(&ev, &c, 0, NULL);
 }
 
 /* ---- /stats ---- */
-
-/* What a stats sample says about its connection: the selected pair's local
- * candidate type and the issues it shows (relay -> turn_used, TCP ->
- * tcp_used). */
-static void stats_facts(http_request *req, const json_doc *doc, int data, struct tm_event *e) {
-    int conn = json_get(doc, data, "connection");
-    int local = conn >= 0 ? json_get(doc, conn, "local") : -1;
-    if (local < 0)
-        return;
-    const char *type, *proto, *relay;
-    size_t n;
-    if (tm_member_str(req, doc, local, "candidateType", &type, &n) == 1 &&
-        (!strcmp(type, "host") || !strcmp(type, "srflx") || !strcmp(type, "prflx") ||
-         !strcmp(type, "relay")))
-        e->x[0] = type;
-    if (e->x[0] && !strcmp(e->x[0], "relay"))
-        e->x[1] = "turn_used";
-    tm_member_str(req, doc, local, "protocol", &proto, &n);
-    tm_member_str(req, doc, local, "relayProtocol", &relay, &n);
-    if (!strcmp(proto, "tcp") || !strcmp(relay, "tcp") || !strcmp(relay, "tls"))
-        e->x[2] = "tcp_used";
-}
 
 void tm_stats(http_request *req) {
     json_doc doc;
@@ -379,9 +378,24 @@ void tm_stats(http_request *req) {
         tm_invalid(req, "data: the stats object");
         return;
     }
-    stats_facts(req, &doc, e.data, &e);
+    /* What the sample says of its connection: the selected pair's local
+     * candidate type, its issues (relay -> turn_used, TCP -> tcp_used) and
+     * the updates of its quality aggregates. */
+    struct rtc_sample sample;
+    rtc_stats_read(&doc, 0, &sample);
+    e.x[0] = rtc_cand_type_name(sample.local_type);
+    e.x[1] = rtc_issue_name(sample.issues & RTC_ISSUE_TURN_USED);
+    e.x[2] = rtc_issue_name(sample.issues & RTC_ISSUE_TCP_USED);
+    struct rtc_update *up = arena_alloc(&req->arena, RTC_UPDATES_MAX * sizeof *up);
+    size_t nup = rtc_updates(&sample, up, RTC_UPDATES_MAX);
     events_add(&ev, &e);
-    events_store(&ev, &c);
+    const char **extra = arena_alloc(&req->arena, 3 * nup * sizeof *extra);
+    for (size_t i = 0; i < nup; i++) {
+        extra[3 * i] = up[i].field;
+        extra[3 * i + 1] = up[i].op;
+        extra[3 * i + 2] = up[i].value;
+    }
+    events_store(&ev, &c, (int)(3 * nup), extra);
 }
 
 /* ---- /tracks ---- */
@@ -435,7 +449,7 @@ static void track_event(http_request *req, bool create) {
         e.x[1] = e.type;
     }
     events_add(&ev, &e);
-    events_store(&ev, &c);
+    events_store(&ev, &c, 0, NULL);
 }
 
 void tm_tracks_create(http_request *req) {

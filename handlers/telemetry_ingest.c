@@ -14,6 +14,7 @@
 #include "handlers/handlers.h"
 #include "handlers/plans.h"
 #include "handlers/telemetry.h"
+#include "protocol/rtcstats.h"
 
 #define TM_ID_MAX 64         /* ids and names of /initialize, characters */
 #define TM_EVENT_NAME_MAX 64 /* bytes */
@@ -192,16 +193,20 @@ static void on_session_created(redisReply *reply, int err, void *ud) {
     json_resp_send(req, &r, 200);
 }
 
-/* The session's fields common to both calls: op, app, conference,
- * participant, session. */
+/* The arguments common to both calls: op, app, conference, participant,
+ * session, the sessions that make multiple_rejoins. */
+#define SESSION_ARGS 6
 static int session_args(const struct tm_claims *c, const char *op, const char **argv,
                         size_t *lens) {
-    const char *ids[5] = {op, c->app, c->conference, c->participant, c->session};
-    for (int i = 0; i < 5; i++) {
-        argv[i] = ids[i];
-        lens[i] = strlen(ids[i]);
+    static char rejoins[12];
+    snprintf(rejoins, sizeof rejoins, "%d", RTC_MULTIPLE_REJOINS_SESSIONS);
+    const char *args[SESSION_ARGS] = {op,         c->app, c->conference, c->participant,
+                                      c->session, rejoins};
+    for (int i = 0; i < SESSION_ARGS; i++) {
+        argv[i] = args[i];
+        lens[i] = strlen(args[i]);
     }
-    return 5;
+    return SESSION_ARGS;
 }
 
 void tm_sessions_create(http_request *req) {
@@ -218,8 +223,8 @@ void tm_sessions_create(http_request *req) {
         return;
     }
     uuid_v4(c->claims.session);
-    const char *argv[5 + 2 * NSESSION_FIELDS];
-    size_t lens[5 + 2 * NSESSION_FIELDS];
+    const char *argv[SESSION_ARGS + 2 * NSESSION_FIELDS];
+    size_t lens[SESSION_ARGS + 2 * NSESSION_FIELDS];
     int argc = session_args(&c->claims, "create", argv, lens);
     argc += raw_fields(&doc, session_fields, NSESSION_FIELDS, argv + argc, lens + argc);
     tm_eval(req, SCRIPT_tm_session, on_session_created, c, argc, argv, lens);
@@ -296,8 +301,8 @@ void tm_sessions_update(http_request *req) {
     json_doc doc;
     if (tm_begin(req, &doc, TM_SESSION, &c) < 0)
         return;
-    const char *argv[5 + 2 * 4];
-    size_t lens[5 + 2 * 4];
+    const char *argv[SESSION_ARGS + 2 * 4];
+    size_t lens[SESSION_ARGS + 2 * 4];
     int argc = session_args(&c, "update", argv, lens);
     argc += raw_fields(&doc, updatable, 4, argv + argc, lens + argc);
     tm_eval(req, SCRIPT_tm_session, on_session_updated, req, argc, argv, lens);

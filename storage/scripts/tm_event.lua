@@ -1,4 +1,4 @@
---! lib: gcra telemetry
+--! lib: gcra telemetry rtcstats
 -- The SDK's events (/events/*, /connection, /connection/batch, /stats,
 -- /tracks): each appended to the conference's event stream with its raw JSON
 -- slice, and its effect on the model applied.  Every event is checked before
@@ -16,7 +16,8 @@
 --       the last ongoing session)
 --   'T' ontrack: a trackId, b kind, c direction, d label
 --   'M' a track changes: a trackId, b mute | unmute | ended | overconstrained
--- [12..] the aggregate updates of the 'X' event (lib/rtcstats.lua), if any
+-- [12..] the quality aggregate updates of the 'X' event (field, op, value: lib/rtcstats.lua),
+--   applied to its connection's hash
 -- Returns {'ok'}, {'ok', peer id, connection id} after an addConnection, or
 -- {'ok', HGETALL track} after a track event; or a refusal.
 local refused = tm_admit()
@@ -109,6 +110,7 @@ for _, e in ipairs(events) do
   elseif eff == 'X' then
     local key = base .. ':conn:' .. conn
     if a ~= '' then redis.call('HSET', key, 'type', a) end
+    rtcstats_apply(key, ARGV, 12)
     for _, issue in ipairs({b, c}) do
       if issue ~= '' and redis.call('HSETNX', key, 'issue:' .. issue, '1') == 1 then
         tm_issue(base, conf, issue, at, ses, par, conn)

@@ -19,7 +19,10 @@ def joined(tm, **app):
 def data_slice(raw):
     """The exact bytes of the body's top-level "data" value."""
     text = raw.decode()
-    start = text.index('"data": ') + len('"data": ')
+    key = '"data":'
+    start = text.index(key) + len(key)
+    while text[start] == " ":
+        start += 1
     _, end = json.JSONDecoder().raw_decode(text, start)
     return text[start:end].encode()
 
@@ -92,6 +95,7 @@ def test_add_connection_and_its_events(tm):
                        ("oniceconnectionstatechange", "completed"),
                        ("onicegatheringstatechange", "complete"),
                        ("onsignalingstatechange", {"signalingState": "stable"}),
+                       ("onsignalingstatechange", "have-local-offer"),
                        ("onicecandidate", {"candidate": "candidate:1 1 udp 1 192.0.2.1 5 typ host"})):
         r = sdk.post("/connection", {"eventName": name, "peerId": "bob", "connectionId": cid,
                                      "data": data})
@@ -103,7 +107,7 @@ def test_add_connection_and_its_events(tm):
                        ("oniceconnectionstatechange", "done"),
                        ("onicegatheringstatechange", 3),
                        ("onsignalingstatechange", {"signalingState": "x"}),
-                       ("onsignalingstatechange", "stable")):
+                       ("onsignalingstatechange", "sideways")):
         expect_tm_error(sdk.post("/connection", {"eventName": name, "peerId": "bob",
                                                  "connectionId": cid, "data": data}),
                         400, "invalid_parameters")
@@ -294,3 +298,34 @@ def test_rate_limit_honours_trusted_proxies(make_onair, redis_server):
     for _ in range(3):
         assert sdk.post("/events/browser", {"eventName": "x"}, headers=ip).status == 200
     assert sdk.post("/events/browser", {"eventName": "x"}, headers=ip).status == 429
+
+
+def test_realistic_call_folds_into_the_connection_aggregates(tm):
+    import telemetry_payloads as tp
+    sdk, c = joined(tm)
+    add = tp.add_connection(sdk.token, "bob", peer_name="Bob")
+    conn = expect(sdk.post("/connection", add), 200)["connection_id"]
+    call = tp.Call(seed=7, loss=0.01)
+    for i in range(3):
+        raw = tp.dumps(tp.stats_body(sdk.token, "bob", conn, call.sample(i))).encode()
+        r = sdk.post("/stats", raw=raw)
+        assert r.status == 200 and r.body == b'""', r
+        assert tm.events(c)[-1][b"d"] == data_slice(raw)
+    h = tm.hash(f"{tm.base(c['app'])}:conn:{conn}")
+    totals = call.totals(2)
+    assert h.get("samples") == "3", " ".join(sorted(h))
+    assert int(h["a_pkts_in"]) == totals["audio"]["packetsReceived"]
+    assert int(h["v_bytes_out"]) == totals["video"]["bytesSent"]
+    assert int(h["v_lost_in"]) == totals["video"]["packetsLost"]
+    assert h["type"] == h["local_type"] == "srflx"
+    assert tm.issues(c) == []
+    # a relayed call over TCP, and a realistic batch of connection events
+    relay = tp.Call(seed=8, relay=True, tcp=True)
+    expect(sdk.post("/stats", tp.stats_body(sdk.token, "bob", conn, relay.sample(0))), 200)
+    assert sorted(tm.issues(c)) == ["tcp_used", "turn_used"]
+    batch = tp.batch_body(sdk.token, "bob", conn, min_bytes=20 * 1024)
+    n = len(tm.events(c))
+    expect(sdk.post("/connection/batch", batch), 200)
+    assert len(tm.events(c)) == n + len(batch["data"])
+    expect(sdk.post("/events/get-user-media", tp.gum_event(sdk.token, kind="error")), 200)
+    assert tm.issues(c)[-1] == "getusermedia_error"

@@ -110,6 +110,23 @@ void tm_stats(http_request *req);
 void tm_tracks_create(http_request *req);
 void tm_tracks_update(http_request *req);
 
+/* telemetry_query.c: the dashboard's queries (API.md §6.3) */
+void tmq_conferences(http_request *req);
+void tmq_conference(http_request *req);
+void tmq_events(http_request *req);
+void tmq_issues(http_request *req);
+void tmq_summary(http_request *req);
+void tmq_participants(http_request *req);
+void tmq_participant(http_request *req);
+void tmq_sessions(http_request *req);
+void tmq_session(http_request *req);
+void tmq_search(http_request *req);
+
+/* organizations.c: PUT /subscription/:organizationId; billing.c */
+void orgs_subscription(http_request *req);
+void billing_payment_token(http_request *req);
+void billing_payment_method(http_request *req);
+
 /* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
 int read_paging(http_request *req, long *limit, long *offset);
 

@@ -11,17 +11,19 @@
 #include "core/server.h"
 #include "handlers/auth.h"
 #include "handlers/handlers.h"
+#include "handlers/plans.h"
+#include "handlers/telemetry.h"
 #include "storage/keys.h"
 
 #define CODE_LEN 8
 #define LIST_DEFAULT 50
 #define LIST_MAX 200
 
-/* Writes an organization from its hash fields; the token only when `secret`. */
-static void org_write_json(json_writer *w, const redisReply *flat, bool secret) {
+/* Writes an organization's fields from its hash into an open object; the
+ * token only when `secret`. */
+static void org_write_fields(json_writer *w, const redisReply *flat, bool secret) {
     static const char *const order[] = {"id",   "name",  "code",     "token",
                                         "plan", "owner", "createdAt"};
-    json_w_obj_open(w);
     for (size_t f = 0; f < sizeof order / sizeof order[0]; f++) {
         if (!secret && !strcmp(order[f], "token"))
             continue;
@@ -32,6 +34,11 @@ static void org_write_json(json_writer *w, const redisReply *flat, bool secret) 
                 break;
             }
     }
+}
+
+static void org_write_json(json_writer *w, const redisReply *flat, bool secret) {
+    json_w_obj_open(w);
+    org_write_fields(w, flat, secret);
     json_w_obj_close(w);
 }
 
@@ -135,12 +142,44 @@ void orgs_create(http_request *req) {
     create_try(c);
 }
 
-/* ---- read, rename, delete ---- */
+/* ---- read, rename, delete, change the plan ---- */
 
 struct access_ctx {
     http_request *req;
     bool deleting;
+    bool usage; /* get and plan answer with this month's usage */
+    char month[8];
 };
+
+/* {"data": organization} with "usage": this month's count of conferences
+ * against the plan's limit (null: unlimited). */
+static void respond_usage(http_request *req, const char *role, const redisReply *flat,
+                          long long conferences, const char *month) {
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "data");
+    json_w_obj_open(&r.w);
+    org_write_fields(&r.w, flat, role_sees_secret(role));
+    const char *plan = "";
+    for (size_t i = 0; i + 1 < flat->elements; i += 2)
+        if (!strcmp(flat->element[i]->str, "plan"))
+            plan = flat->element[i + 1]->str;
+    uint64_t limit = plans_conference_limit(plan);
+    json_w_key(&r.w, "usage");
+    json_w_obj_open(&r.w);
+    json_w_key(&r.w, "month");
+    json_w_cstr(&r.w, month);
+    json_w_key(&r.w, "conferences");
+    json_w_int(&r.w, conferences);
+    json_w_key(&r.w, "conferencesLimit");
+    if (limit)
+        json_w_int(&r.w, (long long)limit);
+    else
+        json_w_null(&r.w);
+    json_w_obj_close(&r.w);
+    json_w_obj_close(&r.w);
+    json_resp_send(req, &r, 200);
+}
 
 static void on_access(redisReply *reply, int err, void *ud) {
     struct access_ctx *c = ud;
@@ -159,6 +198,8 @@ static void on_access(redisReply *reply, int err, void *ud) {
     }
     if (c->deleting)
         resp_json_str(req, 200, "{\"status\":\"success\"}");
+    else if (c->usage && reply->elements > 2 && reply->element[2]->type == REDIS_REPLY_INTEGER)
+        respond_usage(req, role, reply->element[1], reply->element[2]->integer, c->month);
     else
         respond_one(req, role, reply->element[1]);
 }
@@ -172,17 +213,20 @@ static void access(http_request *req, const char *action, const char *new_name) 
     struct access_ctx *c = arena_calloc(&req->arena, sizeof *c);
     c->req = req;
     c->deleting = !strcmp(action, "delete");
+    c->usage = !strcmp(action, "get") || !strcmp(action, "plan");
+    plans_month(now_ms(), c->month);
     char key[KEY_MAX];
     key_entity(key, "org", id, idlen, NULL);
-    const char *argv[8] = {key,
+    const char *argv[9] = {key,
                            action,
                            me->id,
                            account_is_admin(me) ? "1" : "0",
                            me->organization,
                            account_can_log_in(me) ? "1" : "0",
                            keys_prefix(),
-                           new_name ? new_name : ""};
-    if (rds_eval(srv.redis, SCRIPT_org_access, on_access, c, 1, 8, argv, NULL) < 0)
+                           new_name ? new_name : "",
+                           c->month};
+    if (rds_eval(srv.redis, SCRIPT_org_access, on_access, c, 1, 9, argv, NULL) < 0)
         resp_unavailable(req);
 }
 
@@ -213,6 +257,26 @@ void orgs_update(http_request *req) {
         return;
     }
     access(req, "rename", name);
+}
+
+/* PUT /subscription/:organizationId {plan}: the owner or an admin puts the
+ * organization on a configured plan (400 invalid_parameters otherwise); its
+ * quota applies from the next conference created. */
+void orgs_subscription(http_request *req) {
+    json_doc doc;
+    if (tm_parse(req, &doc) < 0)
+        return;
+    const char *plan = NULL;
+    int t = json_get(&doc, 0, "plan");
+    if (t < 0 || json_type(&doc, t) == JSON_NULL) {
+        tm_missing(req, "plan");
+        return;
+    }
+    if (json_string(&doc, t, &req->arena, &plan, NULL) < 0 || !plans_exists(plan)) {
+        tm_invalid(req, "plan: not a configured plan");
+        return;
+    }
+    access(req, "plan", plan);
 }
 
 /* ---- list ---- */

@@ -94,6 +94,13 @@ const char *plans_conference_limits(void) {
     return conference_limits;
 }
 
+uint64_t plans_conference_limit(const char *name) {
+    for (int i = 0; i < nplans; i++)
+        if (!strcmp(plans[i].name, name))
+            return plans[i].conferences;
+    return plans[0].conferences;
+}
+
 void plans_month(uint64_t ms, char out[8]) {
     time_t s = (time_t)(ms / 1000);
     struct tm tm;

@@ -24,6 +24,10 @@ int plans_exists(const char *name);
  * default plan first, each name followed by its limit (0 = unlimited). */
 const char *plans_conference_limits(void);
 
+/* The monthly conference limit of plan `name` (the default plan's when it
+ * names none); 0 = unlimited. */
+uint64_t plans_conference_limit(const char *name);
+
 /* The month usage is counted in, "YYYYMM" (UTC), for ms since the epoch. */
 void plans_month(uint64_t ms, char out[8]);
 

@@ -104,6 +104,21 @@ const struct route routes[] = {
     ROUTE(POST, "/tracks", tm_tracks_create, SDK),
     ROUTE(PUT, "/tracks", tm_tracks_update, SDK),
 
+    /* Telemetry queries, plans and billing for the dashboard (API.md §6.3) */
+    ROUTE(GET, "/conferences", tmq_conferences, ACCOUNT),
+    ROUTE(GET, "/conferences/:id", tmq_conference, ACCOUNT),
+    ROUTE(GET, "/conferences/:id/events", tmq_events, ACCOUNT),
+    ROUTE(GET, "/conferences/:id/issues", tmq_issues, ACCOUNT),
+    ROUTE(GET, "/conferences/:id/summary", tmq_summary, ACCOUNT),
+    ROUTE(GET, "/participants", tmq_participants, ACCOUNT),
+    ROUTE(GET, "/participants/:id", tmq_participant, ACCOUNT),
+    ROUTE(GET, "/sessions", tmq_sessions, ACCOUNT),
+    ROUTE(GET, "/sessions/:id", tmq_session, ACCOUNT),
+    ROUTE(GET, "/search", tmq_search, ACCOUNT),
+    ROUTE(PUT, "/subscription/:id", orgs_subscription, ACCOUNT),
+    ROUTE(GET, "/billing/payment-token", billing_payment_token, ACCOUNT),
+    ROUTE(POST, "/billing/payment-method", billing_payment_method, ACCOUNT),
+
     /* Black-box test support, only with --test-hooks */
     ROUTE(POST, "/_test/echo", testhook_echo, TEST_ONLY),
     ROUTE(GET, "/_test/sleep", testhook_sleep, TEST_ONLY),

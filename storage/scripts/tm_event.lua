@@ -78,6 +78,7 @@ local function end_session(at)
 end
 
 local stream = ckey .. ':events'
+local marks, types = stream .. ':marks', stream .. ':types'
 local answer = {'ok'}
 for _, e in ipairs(events) do
   local cat, typ, conn, peer, at, eff = e[1], e[2], e[3], e[4], tonumber(e[5]), e[8]
@@ -153,7 +154,13 @@ for _, e in ipairs(events) do
     fields[#fields + 1] = 'd'
     fields[#fields + 1] = string.sub(body, off + 1, off + tonumber(e[7]))
   end
-  redis.call('XADD', stream, '*', unpack(fields))
+  -- Every 100th entry's id is marked and each type counted, so a page at
+  -- any offset and the count of a type are read without a scan.
+  local id = redis.call('XADD', stream, '*', unpack(fields))
+  if redis.call('XLEN', stream) % TM_MARK_EVERY == 1 then redis.call('RPUSH', marks, id) end
+  redis.call('HINCRBY', types, typ, 1)
 end
-for _, key in ipairs({stream, ckey, skey, ckey .. ':live', skey .. ':conns'}) do tm_touch(key) end
+for _, key in ipairs({stream, marks, types, ckey, skey, ckey .. ':live', skey .. ':conns'}) do
+  tm_touch(key)
+end
 return answer

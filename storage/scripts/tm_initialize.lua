@@ -49,6 +49,7 @@ else
   tm_searchable(base, ARGV[8], 'conference', conf)
   tm_searchable(base, ARGV[9], 'conference', conf)
 end
+tm_owned(conf, app)
 tm_touch(idx)
 tm_touch(base .. ':conf:' .. conf)
 tm_touch(base .. ':confs')

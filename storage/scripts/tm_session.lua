@@ -23,6 +23,7 @@ for _, index in ipairs({ckey .. ':sessions', base .. ':par:' .. par .. ':session
   redis.call('ZADD', index, tm_now, ses)
   tm_touch(index)
 end
+tm_owned(ses, ARGV[7])
 redis.call('SADD', ckey .. ':live', ses)
 redis.call('HSETNX', ckey, 'startMs', tm_now)
 redis.call('HSET', ckey, 'ongoing', '1')

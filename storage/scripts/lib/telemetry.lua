@@ -7,6 +7,11 @@
 -- {'err', error_code} (nothing written) or {'ok', ...}.
 local tm_now, tm_prefix, tm_ttl, tm_iso = tonumber(ARGV[1]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
 
+-- A conference's event stream marks the id of every TM_MARK_EVERY-th entry
+-- (the 1st, the 101st, ...) in a list beside it, so that the entry at any
+-- offset is found from the nearest mark.
+local TM_MARK_EVERY = 100
+
 -- Charges the client IP's limiter; the refusal to return, or nil.
 local function tm_admit()
   local wait, tat = gcra_look(KEYS[1], tm_now, tonumber(ARGV[2]))
@@ -22,6 +27,12 @@ end
 
 local function tm_touch(key)
   redis.call('EXPIRE', key, tm_ttl)
+end
+
+-- Records which app a conference, participant or session (by server id)
+-- belongs to, so the dashboard finds it by its id alone.
+local function tm_owned(id, app)
+  redis.call('SET', tm_prefix .. 'idx:tm:' .. id, app, 'EX', tm_ttl)
 end
 
 -- Records an issue found on ingest in the conference's issue log.
@@ -53,9 +64,11 @@ local function tm_participant(base, app, user_id, name, new_id)
                'createdAt', tm_iso, 'createdMs', tm_now)
     redis.call('ZADD', base .. ':pars', tm_now, id)
     tm_touch(base .. ':pars')
+    tm_owned(id, app)
     tm_searchable(base, user_id, 'participant', id)
   else
     tm_touch(idx)
+    tm_touch(tm_prefix .. 'idx:tm:' .. id)
   end
   local key = base .. ':par:' .. id
   if name ~= nil and name ~= '' then

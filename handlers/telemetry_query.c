@@ -1,0 +1,341 @@
+/* The dashboard's telemetry queries (API.md §6.3, docs/telemetry.md
+ * "Queries"): conferences, their events, issues and quality summary,
+ * participants, sessions and search.  Each request is checked here (its
+ * filters and paging, 400 missing_parameters / invalid_parameters) and then
+ * answered by one call of tm_query.lua, which checks who may see what and
+ * writes the response's JSON; another organization's object is 404. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/conn.h"
+#include "core/server.h"
+#include "handlers/auth.h"
+#include "handlers/handlers.h"
+#include "handlers/telemetry.h"
+
+#define LIMIT_DEFAULT 50
+#define LIMIT_MAX 200
+#define OFFSET_MAX 1000000000L
+#define SEARCH_MAX_CHARS 64
+#define PARAMS_MAX 8
+
+static void not_found(http_request *req, const char *what) {
+    char msg[48];
+    snprintf(msg, sizeof msg, "No such %s", what);
+    tm_error(req, 404, "not-found", msg);
+}
+
+static void on_query(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    if (!err && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
+        const char *outcome = reply->element[0]->str;
+        const redisReply *v = reply->element[1];
+        if (!strcmp(outcome, "ok")) {
+            resp_send(req, 200, "application/json; charset=utf-8", NULL, v->str, v->len);
+            return;
+        }
+        if (!strcmp(outcome, "not-found")) {
+            not_found(req, v->str);
+            return;
+        }
+    }
+    tm_reply_check(req, reply, err);
+}
+
+/* Runs tm_query.lua's `action` for the caller with params[0..n). */
+static void query_run(http_request *req, const char *action, int n, const char **params) {
+    const struct account *me = req->account;
+    const char *argv[5 + PARAMS_MAX] = {me->id, account_is_admin(me) ? "1" : "0", me->organization,
+                                        account_can_log_in(me) ? "1" : "0", action};
+    for (int i = 0; i < n; i++)
+        argv[5 + i] = params[i];
+    tm_eval(req, SCRIPT_tm_query, on_query, req, 5 + n, argv, NULL);
+}
+
+/* A whole number in [min, max] as text: 0, or -1 when it is not one. */
+static int parse_whole(const char *v, long min, long max, long *out) {
+    char *end;
+    if (!*v || *v == '-' || *v == '+' || *v == ' ')
+        return -1;
+    *out = strtol(v, &end, 10);
+    return *end || *out < min || *out > max ? -1 : 0;
+}
+
+/* ?limit (1..200, default 50) and ?offset (>= 0) as script arguments;
+ * answers 400 invalid_parameters itself (-1). */
+static int paging(http_request *req, const char **limit, const char **offset) {
+    const char *v;
+    long n;
+    *limit = "50";
+    *offset = "0";
+    if (http_query(req, "limit", &v, NULL) == 0) {
+        if (parse_whole(v, 1, LIMIT_MAX, &n) < 0) {
+            tm_invalid(req, "limit: 1..200");
+            return -1;
+        }
+        *limit = v;
+    }
+    if (http_query(req, "offset", &v, NULL) == 0) {
+        if (parse_whole(v, 0, OFFSET_MAX, &n) < 0) {
+            tm_invalid(req, "offset: a whole number >= 0");
+            return -1;
+        }
+        *offset = v;
+    }
+    return 0;
+}
+
+/* A query parameter that names a server id: 1 (set), 0 (absent), -1 after
+ * answering 400 invalid_parameters (empty or not a UUID). */
+static int id_query(http_request *req, const char *name, const char **out) {
+    size_t len;
+    *out = "";
+    if (http_query(req, name, out, &len) < 0)
+        return 0;
+    if (!is_uuid(*out, len)) {
+        tm_invalid(req, name);
+        return -1;
+    }
+    return 1;
+}
+
+/* A time as ms since the epoch from unix ms ("1700000000000") or ISO 8601
+ * UTC ("2026-11-23T17:00:00Z", "…:00.250Z", or a date "2026-11-23").
+ * Returns 0, or -1 when it is neither. */
+static int parse_time(const char *v, long long *ms) {
+    char *end;
+    if (*v >= '0' && *v <= '9' && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 15) {
+        *ms = strtoll(v, &end, 10);
+        return 0;
+    }
+    struct tm tm = {0};
+    int frac = 0, used = 0;
+    size_t len = strlen(v);
+    if (len == 10 && sscanf(v, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &used) == 3 &&
+        used == 10) {
+    } else if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                      &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) == 6 &&
+               used == 19) {
+        const char *rest = v + used;
+        if (rest[0] == '.') {
+            int digits = (int)strspn(rest + 1, "0123456789");
+            if (digits < 1 || digits > 9)
+                return -1;
+            for (int i = 0; i < 3; i++)
+                frac = frac * 10 + (i < digits ? rest[1 + i] - '0' : 0);
+            rest += 1 + digits;
+        }
+        if (strcmp(rest, "Z") != 0)
+            return -1;
+    } else {
+        return -1;
+    }
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t < 0)
+        return -1;
+    *ms = (long long)t * 1000 + frac;
+    return 0;
+}
+
+/* ?created_at_gte|gt|lte|lt as a ZRANGEBYSCORE range ("[min" inclusive is
+ * the bare number, exclusive "(n").  Returns how many were given, or -1
+ * after answering 400 invalid_parameters. */
+static int time_range(http_request *req, const char **min, const char **max) {
+    static const struct {
+        const char *name;
+        bool lower, exclusive;
+    } bounds[] = {{"created_at_gte", true, false},
+                  {"created_at_gt", true, true},
+                  {"created_at_lte", false, false},
+                  {"created_at_lt", false, true}};
+    long long lo = -1, hi = -1;
+    bool lo_ex = false, hi_ex = false;
+    int given = 0;
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        const char *v;
+        long long ms;
+        if (http_query(req, bounds[i].name, &v, NULL) < 0)
+            continue;
+        if (parse_time(v, &ms) < 0) {
+            tm_invalid(req, bounds[i].name);
+            return -1;
+        }
+        given++;
+        /* Two bounds on one side: the tighter wins. */
+        if (bounds[i].lower && (lo < 0 || ms > lo || (ms == lo && bounds[i].exclusive)))
+            lo = ms, lo_ex = bounds[i].exclusive;
+        if (!bounds[i].lower && (hi < 0 || ms < hi || (ms == hi && bounds[i].exclusive)))
+            hi = ms, hi_ex = bounds[i].exclusive;
+    }
+    char *smin = arena_alloc(&req->arena, 24), *smax = arena_alloc(&req->arena, 24);
+    if (lo < 0)
+        strcpy(smin, "-inf");
+    else
+        snprintf(smin, 24, "%s%lld", lo_ex ? "(" : "", lo);
+    if (hi < 0)
+        strcpy(smax, "+inf");
+    else
+        snprintf(smax, 24, "%s%lld", hi_ex ? "(" : "", hi);
+    *min = smin, *max = smax;
+    return given;
+}
+
+void tmq_conferences(http_request *req) {
+    const char *app, *par, *min, *max, *limit, *offset;
+    int a = id_query(req, "appId", &app);
+    if (a < 0)
+        return;
+    int p = id_query(req, "participantId", &par);
+    if (p < 0)
+        return;
+    int t = time_range(req, &min, &max);
+    if (t < 0 || paging(req, &limit, &offset) < 0)
+        return;
+    if (a + p + t == 0) {
+        tm_missing(req, "filter: appId, participantId or created_at_*");
+        return;
+    }
+    const char *params[] = {app, par, min, max, offset, limit};
+    query_run(req, "conferences", 6, params);
+}
+
+/* The path's :id when it is a server id, or NULL after answering 404 (these
+ * routes' error body) naming `what`. */
+static const char *path_id(http_request *req, const char *what) {
+    size_t len;
+    const char *id = http_param(req, 0, &len);
+    if (!id || !is_uuid(id, len)) {
+        not_found(req, what);
+        return NULL;
+    }
+    return id;
+}
+
+/* The routes about one object named by the path's :id. */
+static void one(http_request *req, const char *action, const char *what) {
+    const char *id = path_id(req, what);
+    if (id)
+        query_run(req, action, 1, &id);
+}
+
+void tmq_conference(http_request *req) {
+    one(req, "conference", "conference");
+}
+
+void tmq_summary(http_request *req) {
+    one(req, "summary", "conference");
+}
+
+void tmq_participant(http_request *req) {
+    one(req, "participant", "participant");
+}
+
+void tmq_session(http_request *req) {
+    one(req, "session", "session");
+}
+
+void tmq_issues(http_request *req) {
+    const char *id = path_id(req, "conference"), *limit, *offset;
+    if (!id || paging(req, &limit, &offset) < 0)
+        return;
+    const char *params[] = {id, offset, limit};
+    query_run(req, "issues", 3, params);
+}
+
+/* A stream entry id, "<ms>-<seq>". */
+static bool is_stream_id(const char *s) {
+    size_t ms = strspn(s, "0123456789");
+    return ms >= 1 && ms <= 20 && s[ms] == '-' && strspn(s + ms + 1, "0123456789") >= 1 &&
+           strspn(s + ms + 1, "0123456789") <= 20 && !s[ms + 1 + strspn(s + ms + 1, "0123456789")];
+}
+
+void tmq_events(http_request *req) {
+    const char *id = path_id(req, "conference"), *limit, *offset;
+    if (!id || paging(req, &limit, &offset) < 0)
+        return;
+    const char *type, *after = "";
+    size_t tlen;
+    char *filter = "";
+    if (http_query(req, "type", &type, &tlen) == 0) {
+        bool exclude = type[0] == '-';
+        if (tlen - exclude < 1 || tlen - exclude > 64) {
+            tm_invalid(req, "type");
+            return;
+        }
+        filter = arena_alloc(&req->arena, tlen + 2);
+        filter[0] = exclude ? '-' : '+';
+        memcpy(filter + 1, type + exclude, tlen - exclude + 1);
+    }
+    if (http_query(req, "after", &after, NULL) == 0 && !is_stream_id(after)) {
+        tm_invalid(req, "after: an event id");
+        return;
+    }
+    const char *params[] = {id, filter, offset, limit, after};
+    query_run(req, "events", 5, params);
+}
+
+void tmq_participants(http_request *req) {
+    const char *app, *conf, *limit, *offset;
+    int a = id_query(req, "appId", &app);
+    if (a < 0)
+        return;
+    int c = id_query(req, "conferenceId", &conf);
+    if (c < 0 || paging(req, &limit, &offset) < 0)
+        return;
+    if (a + c == 0) {
+        tm_missing(req, "filter: appId or conferenceId");
+        return;
+    }
+    const char *params[] = {app, conf, offset, limit};
+    query_run(req, "participants", 4, params);
+}
+
+void tmq_sessions(http_request *req) {
+    const char *app, *conf, *par, *limit, *offset;
+    int a = id_query(req, "appId", &app);
+    if (a < 0)
+        return;
+    int c = id_query(req, "conferenceId", &conf);
+    if (c < 0)
+        return;
+    int p = id_query(req, "participantId", &par);
+    if (p < 0 || paging(req, &limit, &offset) < 0)
+        return;
+    if (a + c + p == 0) {
+        tm_missing(req, "filter: conferenceId, participantId or appId");
+        return;
+    }
+    const char *params[] = {app, conf, par, offset, limit};
+    query_run(req, "sessions", 5, params);
+}
+
+void tmq_search(http_request *req) {
+    const char *q;
+    size_t len;
+    if (http_query(req, "query", &q, &len) < 0 || len < 1) {
+        tm_invalid(req, "query: 1 to 64 characters");
+        return;
+    }
+    size_t chars = 0;
+    for (size_t i = 0; i < len; i++)
+        chars += ((unsigned char)q[i] & 0xC0) != 0x80;
+    if (chars > SEARCH_MAX_CHARS || memchr(q, '\0', len)) {
+        tm_invalid(req, "query: 1 to 64 characters");
+        return;
+    }
+    char *lower = arena_strndup(&req->arena, q, len);
+    for (char *s = lower; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+    const char *params[] = {lower};
+    query_run(req, "search", 1, params);
+}

@@ -11,6 +11,7 @@
 #include "core/server.h"
 #include "handlers/auth.h"
 #include "handlers/handlers.h"
+#include "handlers/records.h"
 #include "storage/keys.h"
 
 #define NAME_MAX_CHARS 100
@@ -18,6 +19,26 @@
 #define INTERVAL_DEFAULT "10000"
 #define INTERVAL_MIN 1000
 #define INTERVAL_MAX 3600000
+
+/* The descriptions of the name and domain fields (POST and PUT). */
+static struct json_field name_field(const char **out, bool required) {
+    return (struct json_field){.name = "name",
+                               .type = JSON_STRING,
+                               .required = required,
+                               .min_len = 1,
+                               .max_len = NAME_MAX_CHARS,
+                               .chars = true,
+                               .out = out};
+}
+
+static struct json_field domain_field(const char **out, bool *present) {
+    return (struct json_field){.name = "domain",
+                               .type = JSON_STRING,
+                               .null_ok = true,
+                               .max_len = DOMAIN_MAX,
+                               .out = out,
+                               .present = present};
+}
 
 /* A fresh api_key: 32 lowercase hex characters. */
 static void new_api_key(char out[33]) {
@@ -56,8 +77,7 @@ static void app_respond(http_request *req, const redisReply *flat) {
 
 static void on_app(redisReply *reply, int err, void *ud) {
     http_request *req = ud;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_STRING) {
+    if (err || !record_tagged(reply)) {
         resp_unavailable(req);
         return;
     }
@@ -95,18 +115,8 @@ void apps_create(http_request *req) {
          .max_len = 64,
          .out = &org,
          .len_out = &orglen},
-        {.name = "name",
-         .type = JSON_STRING,
-         .required = true,
-         .min_len = 1,
-         .max_len = NAME_MAX_CHARS,
-         .chars = true,
-         .out = &name},
-        {.name = "domain",
-         .type = JSON_STRING,
-         .null_ok = true,
-         .max_len = DOMAIN_MAX,
-         .out = &domain},
+        name_field(&name, true),
+        domain_field(&domain, NULL),
     };
     if (handler_extract(req, &doc, fields, 3) < 0)
         return;
@@ -202,18 +212,8 @@ void apps_update(http_request *req) {
     double interval = 0;
     bool recording = true, has_domain = false, has_interval = false, has_recording = false;
     const struct json_field fields[] = {
-        {.name = "name",
-         .type = JSON_STRING,
-         .min_len = 1,
-         .max_len = NAME_MAX_CHARS,
-         .chars = true,
-         .out = &name},
-        {.name = "domain",
-         .type = JSON_STRING,
-         .null_ok = true,
-         .max_len = DOMAIN_MAX,
-         .out = &domain,
-         .present = &has_domain},
+        name_field(&name, false),
+        domain_field(&domain, &has_domain),
         {.name = "interval", .type = JSON_NUMBER, .out = &interval, .present = &has_interval},
         {.name = "recording", .type = JSON_BOOL, .out = &recording, .present = &has_recording},
     };

@@ -304,24 +304,29 @@ void tm_events_browser(http_request *req) {
     single_event(req, 'B');
 }
 
+/* Reads connection event `obj` into the list.  0 when added; 1 when it
+ * lacks eventName or peerId and `skip` allows skipping it; -1 after
+ * answering the refusal. */
+static int connection_add(struct tm_events *ev, int obj, const char *delta_name, double base_delta,
+                          bool skip) {
+    struct tm_event e = {.cat = 'C'};
+    int r = event_read(ev->req, ev->doc, obj, &e, true, delta_name, base_delta);
+    if (r == 1 && skip)
+        return 1;
+    if (r || connection_event(ev->req, ev->doc, obj, &e) < 0) {
+        read_refused(ev->req, r ? r : -1);
+        return -1;
+    }
+    events_add(ev, &e);
+    return 0;
+}
+
 void tm_connection(http_request *req) {
     json_doc doc;
     struct tm_claims c;
     struct tm_events ev;
-    if (events_begin(req, &doc, &c, &ev) < 0)
-        return;
-    struct tm_event e = {.cat = 'C'};
-    int r = event_read(req, &doc, 0, &e, true, "delta", 0);
-    if (r) {
-        read_refused(req, r);
-        return;
-    }
-    if (connection_event(req, &doc, 0, &e) < 0) {
-        tm_invalid(req, e.type);
-        return;
-    }
-    events_add(&ev, &e);
-    events_store(&ev, &c, 0, NULL);
+    if (events_begin(req, &doc, &c, &ev) == 0 && connection_add(&ev, 0, "delta", 0, false) == 0)
+        events_store(&ev, &c, 0, NULL);
 }
 
 /* Items missing eventName or peerId are skipped (API.md §6.1); a malformed
@@ -343,19 +348,10 @@ void tm_connection_batch(http_request *req) {
         return;
     }
     for (int t = items + 1; t < json_next(&doc, items); t = json_next(&doc, t)) {
-        if (json_type(&doc, t) != JSON_OBJECT)
-            continue;
-        struct tm_event e = {.cat = 'C'};
         /* The SDK names an item's delay timeDelta; delta is taken too. */
         const char *dname = json_get(&doc, t, "delta") >= 0 ? "delta" : "timeDelta";
-        int r = event_read(req, &doc, t, &e, true, dname, delta);
-        if (r == 1)
-            continue;
-        if (r || connection_event(req, &doc, t, &e) < 0) {
-            read_refused(req, r ? r : -1);
+        if (json_type(&doc, t) == JSON_OBJECT && connection_add(&ev, t, dname, delta, true) < 0)
             return;
-        }
-        events_add(&ev, &e);
     }
     events_store(&ev, &c, 0, NULL);
 }

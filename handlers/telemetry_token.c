@@ -10,6 +10,7 @@
 #include "core/server.h"
 #include "handlers/auth.h"
 #include "handlers/handlers.h"
+#include "handlers/records.h"
 #include "handlers/telemetry.h"
 #include "protocol/jwt.h"
 #include "storage/keys.h"
@@ -252,8 +253,7 @@ static const char *code_message(const char *code) {
 }
 
 int tm_reply_check(http_request *req, const redisReply *reply, int err) {
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_STRING) {
+    if (err || !record_tagged(reply)) {
         resp_unavailable(req);
         return -1;
     }

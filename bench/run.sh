@@ -32,6 +32,11 @@
 #                                            turn, and 100+ KiB /stats and
 #                                            /connection/batch bodies; also MB/s of JSON
 #                                            and MB/s per onair core (bench/telemetry_setup.py)
+#   BENCH_ONLY=conf_events bench/run.sh      telemetry queries (API.md §6.3): GET
+#                                            /conferences/:id/events pages of 50 at
+#                                            offsets across a conference of
+#                                            BENCH_CONF_EVENTS events (loaded through
+#                                            /connection/batch: bench/conf_events_setup.py)
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
 #                                            (bench/gig_driver is still built)
@@ -86,6 +91,8 @@ readonly STREAM_CACHE="${BENCH_STREAM_CACHE:-$BENCH_DIR/results/cache/stream-dea
 readonly TELEMETRY_PARTICIPANTS="${BENCH_TELEMETRY_PARTICIPANTS:-200}"
 readonly TELEMETRY_LARGE="${BENCH_TELEMETRY_LARGE:-16}"
 readonly TELEMETRY_LARGE_KIB="${BENCH_TELEMETRY_LARGE_KIB:-110}"
+# The telemetry query scenario (bench/conf_events_setup.py): events in its conference.
+readonly CONF_EVENTS="${BENCH_CONF_EVENTS:-100000}"
 # The map's city (the operators are within 5 km of it).
 readonly GIG_CENTER_LAT=10.7769 GIG_CENTER_LONG=106.7009
 CLK_TCK=$(getconf CLK_TCK)
@@ -682,6 +689,26 @@ ingest_scenario() {
   ingest_rows+=("$name|$bytes|${f[1]}|$mbs|${f[7]}|$per_core|>=$min_mb $verdict|$nginx_mbs|${f[3]}|${f[5]}")
 }
 
+# --- telemetry queries (API.md §6.3) --------------------------------------------
+
+# conf_events: one conference of CONF_EVENTS events, loaded once per run
+# through the ingest route by bench/conf_events_setup.py against the running
+# onair (the conference stays in Redis for later onair runs); nginx gets the
+# same requests (placeholders when it runs alone).
+setup_conf_events() {
+  local mode=() out="$tmp/conf-events.out"
+  if [[ ! -s "$out" ]]; then
+    [[ $1 == onair ]] && mode=(--port "$server_port") || mode=(--offline)
+    log "conf_events: $CONF_EVENTS events (${mode[*]})"
+    "$BENCH_DIR/conf_events_setup.py" "${mode[@]}" --events "$CONF_EVENTS" \
+      2>&1 >"$out" | tee -a "$results/conf_events_setup.log" >&2
+    [[ "$(kv ok "$out")" == 1 ]] ||
+      die "conf_events: bench/conf_events_setup.py failed (see $results/conf_events_setup.log)"
+  fi
+  script_args+=("$(kv token "$out")" "$(kv conference "$out")" "$CONF_EVENTS")
+  scenario_info[conf_events]="events=$CONF_EVENTS p99<=5ms"
+}
+
 # --- report --------------------------------------------------------------------
 
 print_summary() {
@@ -851,6 +878,7 @@ scenarios() {
   ingest_scenario stats_small /v1/stats small 0.4 150 -t2 -c64
   ingest_scenario stats_large /v1/stats large - 150 -t2 -c16
   ingest_scenario batch_large /v1/connection/batch batch - 150 -t2 -c16
+  telemetry_env scenario conf_events / conf_events.lua - -t2 -c8
 }
 
 # --- main ----------------------------------------------------------------------

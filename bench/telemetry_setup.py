@@ -55,6 +55,12 @@ def created(what, resp, key="data"):
 
 async def owner(port):
     """A fresh account, its organization and an app; returns the app's key."""
+    return (await owner_and_app(port))[1]
+
+
+async def owner_and_app(port):
+    """A fresh account, its organization and an app; returns the account's
+    token and the app's key."""
     email = f"tb-{os.getpid()}-{time.time_ns()}@bench.test"
     account = {"firstName": "Telemetry", "lastName": "Bench", "password": PASSWORD,
                "identities": [{"type": "email", "value": email}]}
@@ -67,7 +73,7 @@ async def owner(port):
     (resp,) = await run_requests(
         port, [(post("/apps", {"organization": org, "name": "bench"}, token), {200, 201})], 1,
         "app")
-    return created("POST /apps", resp)["api_key"]
+    return token, created("POST /apps", resp)["api_key"]
 
 
 def session_body(i):

@@ -27,8 +27,131 @@ static void not_found(http_request *req, const char *what) {
     tm_error(req, 404, "not-found", msg);
 }
 
+/* The stored name of an event's field and its name in the answer. */
+static const char *const event_names[][2] = {{"c", "category"},   {"t", "type"},
+                                             {"s", "session"},    {"p", "participant"},
+                                             {"n", "connection"}, {"r", "peerId"}};
+
+/* One stream entry [id, [field, value, ...]] as an event object: the stored
+ * `d` (the SDK's own JSON) embedded as it is, `at` as a number. */
+static void event_write(json_writer *w, const redisReply *e) {
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    const redisReply *f = e->element[1];
+    json_w_obj_open(w);
+    json_w_key(w, "id");
+    json_w_str(w, e->element[0]->str, e->element[0]->len);
+    const redisReply *data = NULL;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (!strcmp(k->str, "d")) {
+            data = v;
+        } else if (!strcmp(k->str, "at")) {
+            json_w_key(w, "at");
+            if (v->len && strspn(v->str, "0123456789.") == v->len)
+                json_w_raw(w, v->str, v->len);
+            else
+                json_w_null(w);
+        } else {
+            for (size_t n = 0; n < sizeof event_names / sizeof event_names[0]; n++)
+                if (!strcmp(k->str, event_names[n][0])) {
+                    json_w_key(w, event_names[n][1]);
+                    json_w_str(w, v->str, v->len);
+                }
+        }
+    }
+    json_w_key(w, "data");
+    if (data)
+        json_w_raw(w, data->str, data->len);
+    else
+        json_w_null(w);
+    json_w_obj_close(w);
+}
+
+/* Answers {"data":[event, ...], "count":N, "next": the last event's id when
+ * the page is full (continue with ?after=), else null} from stream entries,
+ * leaving out the first `skip`. */
+static void events_respond(http_request *req, const redisReply *page, size_t skip, long long count,
+                           size_t limit) {
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    json_w_key(&r.w, "data");
+    json_w_arr_open(&r.w);
+    for (size_t i = skip; i < page->elements; i++)
+        event_write(&r.w, page->element[i]);
+    json_w_arr_close(&r.w);
+    json_w_key(&r.w, "count");
+    json_w_int(&r.w, count);
+    json_w_key(&r.w, "next");
+    const redisReply *last = page->elements ? page->element[page->elements - 1] : NULL;
+    if (page->elements > skip && page->elements - skip == limit &&
+        last->type == REDIS_REPLY_ARRAY && last->elements == 2)
+        json_w_str(&r.w, last->element[0]->str, last->element[0]->len);
+    else
+        json_w_null(&r.w);
+    json_resp_send(req, &r, 200);
+}
+
+/* A page of events the script located: read here, not through Lua. */
+struct range_ctx {
+    http_request *req;
+    size_t skip, limit;
+    long long count;
+};
+
+static void on_range(redisReply *reply, int err, void *ud) {
+    struct range_ctx *c = ud;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        resp_unavailable(c->req);
+        return;
+    }
+    events_respond(c->req, reply, c->skip, c->count, c->limit);
+}
+
+/* {'range', stream, start, skip, count, limit}: XRANGE stream start + COUNT
+ * skip+limit. */
+static void events_range(http_request *req, const redisReply *reply) {
+    struct range_ctx *c = arena_calloc(&req->arena, sizeof *c);
+    c->req = req;
+    c->skip = (size_t)reply->element[3]->integer;
+    c->count = reply->element[4]->integer;
+    c->limit = (size_t)reply->element[5]->integer;
+    char n[24];
+    snprintf(n, sizeof n, "%zu", c->skip + c->limit);
+    const char *argv[] = {"XRANGE", reply->element[1]->str, reply->element[2]->str, "+", "COUNT",
+                          n};
+    if (rds_command_argv(srv.redis, on_range, c, 6, argv, NULL) < 0)
+        resp_unavailable(req);
+}
+
+/* Whether every element of reply[from..] is an integer. */
+static bool integers_from(const redisReply *reply, size_t from) {
+    for (size_t i = from; i < reply->elements; i++)
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+            return false;
+    return true;
+}
+
 static void on_query(redisReply *reply, int err, void *ud) {
     http_request *req = ud;
+    if (!err && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 4 &&
+        reply->element[0]->type == REDIS_REPLY_STRING) {
+        const char *what = reply->element[0]->str;
+        if (!strcmp(what, "events") && reply->elements == 4 &&
+            reply->element[1]->type == REDIS_REPLY_INTEGER &&
+            reply->element[2]->type == REDIS_REPLY_ARRAY && integers_from(reply, 3)) {
+            events_respond(req, reply->element[2], 0, reply->element[1]->integer,
+                           (size_t)reply->element[3]->integer);
+            return;
+        }
+        if (!strcmp(what, "range") && reply->elements == 6 &&
+            reply->element[1]->type == REDIS_REPLY_STRING &&
+            reply->element[2]->type == REDIS_REPLY_STRING && integers_from(reply, 3)) {
+            events_range(req, reply);
+            return;
+        }
+    }
     if (!err && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_STRING &&
         reply->element[1]->type == REDIS_REPLY_STRING) {

@@ -154,7 +154,7 @@ for _, e in ipairs(events) do
     fields[#fields + 1] = 'd'
     fields[#fields + 1] = string.sub(body, off + 1, off + tonumber(e[7]))
   end
-  -- Every 100th entry's id is marked and each type counted, so a page at
+  -- Every TM_MARK_EVERY-th entry's id is marked and each type counted, so a page at
   -- any offset and the count of a type are read without a scan.
   local id = redis.call('XADD', stream, '*', unpack(fields))
   if redis.call('XLEN', stream) % TM_MARK_EVERY == 1 then redis.call('RPUSH', marks, id) end

@@ -7,7 +7,10 @@
 -- to (as owner, or as an active account of it); an admin sees all.
 -- ARGV[6] caller id  [7] caller is admin  [8] caller's organization ('' none)
 -- [9] caller is active  [10] action  [11..] the action's parameters (below)
--- Returns {'ok', JSON body} | {'not-found', what} | {'err', error_code}.
+-- Returns {'ok', JSON body} | {'not-found', what} | {'err', error_code}, or
+-- for events (whose JSON the handler writes): {'events', count, {stream
+-- entry, ...}, limit} | {'range', stream key, start, skip, count, limit}: the
+-- page is XRANGE start + COUNT skip+limit, less its first `skip` entries.
 local me, admin, my_org, active = ARGV[6], ARGV[7] == '1', ARGV[8], ARGV[9] == '1'
 local action = ARGV[10]
 local P = tm_prefix
@@ -76,8 +79,8 @@ local function object(flat)
   return '{' .. table.concat(out, ',') .. '}'
 end
 
-local function list_json(items, count, extra)
-  return '{"data":[' .. table.concat(items, ',') .. '],"count":' .. count .. (extra or '') .. '}'
+local function list_json(items, count)
+  return '{"data":[' .. table.concat(items, ',') .. '],"count":' .. count .. '}'
 end
 
 -- A page of ids from sorted-set indexes ({key, base} each), newest first
@@ -123,22 +126,6 @@ local function issue_json(entry)
     if f[i] == 'at' then v = enc(tonumber(v)) elseif v == '' then v = 'null' else v = enc(v) end
     out[#out + 1] = enc(f[i]) .. ':' .. v
   end
-  return '{' .. table.concat(out, ',') .. '}'
-end
-
-local EVENT_NAMES = {c = 'category', t = 'type', s = 'session', p = 'participant',
-                     n = 'connection', r = 'peerId'}
-local function event_json(entry)
-  local f = entry[2]
-  local out = {'"id":' .. enc(entry[1])}
-  local data = 'null'
-  for i = 1, #f, 2 do
-    local k, v = f[i], f[i + 1]
-    if k == 'd' then data = v
-    elseif k == 'at' then out[#out + 1] = '"at":' .. enc(tonumber(v))
-    else out[#out + 1] = enc(EVENT_NAMES[k] or k) .. ':' .. enc(v) end
-  end
-  out[#out + 1] = '"data":' .. data
   return '{' .. table.concat(out, ',') .. '}'
 end
 
@@ -273,7 +260,7 @@ end
 -- [13] offset  [14] limit  [15] after: a stream id ('' none)
 -- Oldest first.  `after` continues after that entry (then offset counts
 -- from there).  Unfiltered pages start at the mark nearest the offset;
--- filtered ones read forward from the start (or `after`) in chunks.
+-- filtered ones are read forward from the start (or `after`) in chunks.
 local SCAN_CHUNK = 500
 local function events()
   local id = ARGV[11]
@@ -288,44 +275,35 @@ local function events()
     local typed = tonumber(redis.call('HGET', stream .. ':types', typ) or '0')
     count = mode == '+' and typed or total - typed
   end
-  local items, last = {}, nil
   local start = after ~= '' and '(' .. after or '-'
-  if mode == '' and after == '' then
-    local mark = redis.call('LINDEX', stream .. ':marks', math.floor(off / TM_MARK_EVERY))
-    local skip = off % TM_MARK_EVERY
-    if mark and redis.call('LLEN', stream .. ':marks') == math.ceil(total / TM_MARK_EVERY) then
-      start = mark
-    else
-      skip = off
-    end
-    if off < total then
-      local page = redis.call('XRANGE', stream, start, '+', 'COUNT', skip + lim)
-      for i = skip + 1, #page do
-        items[#items + 1] = event_json(page[i])
-        last = page[i][1]
+  if mode == '' then
+    -- The handler reads the page itself (XRANGE start + COUNT skip+limit):
+    -- entries passed through Lua cost the store several times more.
+    local skip = off
+    if after == '' then
+      if off >= total then return {'events', count, {}, lim} end
+      local mark = redis.call('LINDEX', stream .. ':marks', math.floor(off / TM_MARK_EVERY))
+      if mark and redis.call('LLEN', stream .. ':marks') == math.ceil(total / TM_MARK_EVERY) then
+        start, skip = mark, off % TM_MARK_EVERY
       end
     end
-  else
-    local skipped = 0
-    while #items < lim do
-      local chunk = redis.call('XRANGE', stream, start, '+', 'COUNT', SCAN_CHUNK)
-      for _, e in ipairs(chunk) do
-        local t
-        for i = 1, #e[2], 2 do if e[2][i] == 't' then t = e[2][i + 1] break end end
-        if mode == '' or (mode == '+') == (t == typ) then
-          if skipped < off then skipped = skipped + 1
-          elseif #items < lim then
-            items[#items + 1] = event_json(e)
-            last = e[1]
-          end
-        end
-      end
-      if #chunk < SCAN_CHUNK then break end
-      start = '(' .. chunk[#chunk][1]
-    end
+    return {'range', stream, start, skip, count, lim}
   end
-  local next = (#items == lim and last) and enc(last) or 'null'
-  return {'ok', list_json(items, count, ',"next":' .. next)}
+  local items, skipped = {}, 0
+  while #items < lim do
+    local chunk = redis.call('XRANGE', stream, start, '+', 'COUNT', SCAN_CHUNK)
+    for _, e in ipairs(chunk) do
+      local t
+      for i = 1, #e[2], 2 do if e[2][i] == 't' then t = e[2][i + 1] break end end
+      if (mode == '+') == (t == typ) then
+        if skipped < off then skipped = skipped + 1
+        elseif #items < lim then items[#items + 1] = e end
+      end
+    end
+    if #chunk < SCAN_CHUNK then break end
+    start = '(' .. chunk[#chunk][1]
+  end
+  return {'events', count, items, lim}
 end
 
 ---------------------------------------------------------------------------

@@ -8,9 +8,9 @@
 local tm_now, tm_prefix, tm_ttl, tm_iso = tonumber(ARGV[1]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
 
 -- A conference's event stream marks the id of every TM_MARK_EVERY-th entry
--- (the 1st, the 101st, ...) in a list beside it, so that the entry at any
--- offset is found from the nearest mark.
-local TM_MARK_EVERY = 100
+-- (the 1st, the 11th, ...) in a list beside it, so that a page at any offset
+-- is read from the nearest mark, past at most TM_MARK_EVERY - 1 entries.
+local TM_MARK_EVERY = 10
 
 -- Charges the client IP's limiter; the refusal to return, or nil.
 local function tm_admit()

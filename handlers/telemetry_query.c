@@ -312,23 +312,33 @@ static int time_range(http_request *req, const char **min, const char **max) {
     return given;
 }
 
+/* The id filters `names` into out[0..n) ("" when absent).  Returns how
+ * many were given, or -1 after answering 400 invalid_parameters. */
+static int id_filters(http_request *req, const char *const *names, int n, const char **out) {
+    int given = 0;
+    for (int i = 0; i < n; i++) {
+        int r = id_query(req, names[i], &out[i]);
+        if (r < 0)
+            return -1;
+        given += r;
+    }
+    return given;
+}
+
 void tmq_conferences(http_request *req) {
-    const char *app, *par, *min, *max, *limit, *offset;
-    int a = id_query(req, "appId", &app);
-    if (a < 0)
+    static const char *const names[] = {"appId", "participantId"};
+    const char *p[6]; /* appId, participantId, min, max, offset, limit */
+    int given = id_filters(req, names, 2, p);
+    if (given < 0)
         return;
-    int p = id_query(req, "participantId", &par);
-    if (p < 0)
+    int t = time_range(req, &p[2], &p[3]);
+    if (t < 0 || paging(req, &p[5], &p[4]) < 0)
         return;
-    int t = time_range(req, &min, &max);
-    if (t < 0 || paging(req, &limit, &offset) < 0)
-        return;
-    if (a + p + t == 0) {
+    if (given + t == 0) {
         tm_missing(req, "filter: appId, participantId or created_at_*");
         return;
     }
-    const char *params[] = {app, par, min, max, offset, limit};
-    query_run(req, "conferences", 6, params);
+    query_run(req, "conferences", 6, p);
 }
 
 /* The path's :id when it is a server id, or NULL after answering 404 (these
@@ -406,39 +416,29 @@ void tmq_events(http_request *req) {
     query_run(req, "events", 5, params);
 }
 
-void tmq_participants(http_request *req) {
-    const char *app, *conf, *limit, *offset;
-    int a = id_query(req, "appId", &app);
-    if (a < 0)
+/* A list that needs at least one of the id filters `names`: the script's
+ * `action` gets them, then offset and limit. */
+static void filtered_list(http_request *req, const char *action, const char *const *names, int n,
+                          const char *missing) {
+    const char *p[PARAMS_MAX];
+    int given = id_filters(req, names, n, p);
+    if (given < 0 || paging(req, &p[n + 1], &p[n]) < 0)
         return;
-    int c = id_query(req, "conferenceId", &conf);
-    if (c < 0 || paging(req, &limit, &offset) < 0)
-        return;
-    if (a + c == 0) {
-        tm_missing(req, "filter: appId or conferenceId");
+    if (!given) {
+        tm_missing(req, missing);
         return;
     }
-    const char *params[] = {app, conf, offset, limit};
-    query_run(req, "participants", 4, params);
+    query_run(req, action, n + 2, p);
+}
+
+void tmq_participants(http_request *req) {
+    static const char *const names[] = {"appId", "conferenceId"};
+    filtered_list(req, "participants", names, 2, "filter: appId or conferenceId");
 }
 
 void tmq_sessions(http_request *req) {
-    const char *app, *conf, *par, *limit, *offset;
-    int a = id_query(req, "appId", &app);
-    if (a < 0)
-        return;
-    int c = id_query(req, "conferenceId", &conf);
-    if (c < 0)
-        return;
-    int p = id_query(req, "participantId", &par);
-    if (p < 0 || paging(req, &limit, &offset) < 0)
-        return;
-    if (a + c + p == 0) {
-        tm_missing(req, "filter: conferenceId, participantId or appId");
-        return;
-    }
-    const char *params[] = {app, conf, par, offset, limit};
-    query_run(req, "sessions", 5, params);
+    static const char *const names[] = {"appId", "conferenceId", "participantId"};
+    filtered_list(req, "sessions", names, 3, "filter: conferenceId, participantId or appId");
 }
 
 void tmq_search(http_request *req) {

@@ -225,14 +225,22 @@ local function single(kind, what)
   return {'ok', '{"data":' .. object(redis.call('HGETALL', tm_base(app) .. ':' .. kind .. ':' .. id)) .. '}'}
 end
 
+-- The conference the request names (ARGV[11]) when the caller sees it: its
+-- id, app and key; else nil.
+local NO_CONFERENCE = {'not-found', 'conference'}
+local function asked_conference()
+  local id = ARGV[11]
+  local app = owner_app(id, 'conf')
+  if not app then return nil end
+  return id, app, tm_base(app) .. ':conf:' .. id
+end
+
 -- At most this many participants and issues are inlined in a conference.
 local INLINE_MAX = 200
 
 local function conference()
-  local id = ARGV[11]
-  local app = owner_app(id, 'conf')
-  if not app then return {'not-found', 'conference'} end
-  local ckey = tm_base(app) .. ':conf:' .. id
+  local _, app, ckey = asked_conference()
+  if not app then return NO_CONFERENCE end
   local conf = object(redis.call('HGETALL', ckey))
   local rows = page_of({{ckey .. ':pars', tm_base(app)}}, '-inf', '+inf', 0, INLINE_MAX)
   local issues = {}
@@ -245,10 +253,9 @@ end
 
 -- [12] offset  [13] limit.  Issues oldest first.
 local function issues()
-  local id = ARGV[11]
-  local app = owner_app(id, 'conf')
-  if not app then return {'not-found', 'conference'} end
-  local key = tm_base(app) .. ':conf:' .. id .. ':issues'
+  local _, app, ckey = asked_conference()
+  if not app then return NO_CONFERENCE end
+  local key = ckey .. ':issues'
   local off, lim = tonumber(ARGV[12]), tonumber(ARGV[13])
   local items = {}
   local page = redis.call('XRANGE', key, '-', '+', 'COUNT', off + lim)
@@ -263,10 +270,9 @@ end
 -- filtered ones are read forward from the start (or `after`) in chunks.
 local SCAN_CHUNK = 500
 local function events()
-  local id = ARGV[11]
-  local app = owner_app(id, 'conf')
-  if not app then return {'not-found', 'conference'} end
-  local stream = tm_base(app) .. ':conf:' .. id .. ':events'
+  local _, app, ckey = asked_conference()
+  if not app then return NO_CONFERENCE end
+  local stream = ckey .. ':events'
   local filter, off, lim, after = ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]
   local mode, typ = string.sub(filter, 1, 1), string.sub(filter, 2)
   local total = redis.call('XLEN', stream)
@@ -393,12 +399,11 @@ end
 local CONN_FIELDS = {'id', 'session', 'participant', 'peer', 'peerId', 'state', 'type',
                      'local_type', 'remote_type', 'protocol'}
 local function summary()
-  local id = ARGV[11]
-  local app = owner_app(id, 'conf')
-  if not app then return {'not-found', 'conference'} end
+  local id, app, ckey = asked_conference()
+  if not app then return NO_CONFERENCE end
   local base = tm_base(app)
   local conns, by_par, order = {}, {}, {}
-  for _, cid in ipairs(redis.call('ZRANGE', base .. ':conf:' .. id .. ':conns', 0, -1)) do
+  for _, cid in ipairs(redis.call('ZRANGE', ckey .. ':conns', 0, -1)) do
     local flat = redis.call('HGETALL', base .. ':conn:' .. cid)
     if #flat > 0 then
       local h = {}

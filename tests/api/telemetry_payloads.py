@@ -32,9 +32,20 @@ STATS_INTERVAL_MS = 10000
 EPOCH_MS = 1_763_900_000_000.0  # a fixed start, so bodies do not depend on the clock
 
 
+def _js(obj):
+    """Numbers as JavaScript holds them: an integral float is an integer (JSON.stringify(10.0) is "10")."""
+    if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2 ** 53:
+        return int(obj)
+    if isinstance(obj, dict):
+        return {k: _js(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_js(v) for v in obj]
+    return obj
+
+
 def dumps(obj):
     """JSON as the SDK's JSON.stringify sends it."""
-    return json.dumps(obj, separators=(",", ":"))
+    return json.dumps(_js(obj), separators=(",", ":"))
 
 
 def _hex(rng, n):

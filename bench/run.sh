@@ -633,7 +633,7 @@ telemetry_env() {
   ONAIR_TELEMETRY_RATE_PER_MIN=1000000000 "$@"
 }
 
-# telemetry_bodies TARGET: the bodies' files for bench/telemetry_post.lua,
+# telemetry_bodies TARGET KIND: the bodies' files for bench/ping.lua,
 # made once per run by bench/telemetry_setup.py against the running onair
 # (its participants' tokens stay valid for every later onair run on the same
 # Redis); for nginx alone, with placeholder tokens. Adds the file for
@@ -651,14 +651,14 @@ telemetry_bodies() {
     [[ "$(kv ok "$tmp/tm-setup.out")" == 1 ]] ||
       die "telemetry: bench/telemetry_setup.py failed (see $results/telemetry_setup.log)"
   fi
-  script_args+=("$tmp/tm-$kind.txt")
+  script_args+=("$tmp/tm-$kind.txt" body)
 }
 setup_stats_small() { telemetry_bodies "$1" small; }
 setup_stats_large() { telemetry_bodies "$1" large; }
 setup_batch_large() { telemetry_bodies "$1" batch; }
 
 # ingest_scenario NAME PATH KIND MIN_RATIO MIN_MB_PER_CORE [wrk options...]
-# scenario() with bench/telemetry_post.lua posting the KIND bodies, then, from
+# scenario() with bench/ping.lua posting the KIND bodies, then, from
 # the same runs: MB/s of JSON ingested (requests/s x the mean body) and MB/s
 # per onair core (the mean body / onair's CPU time per request, i.e. MB/s
 # divided by onair's CPU utilisation). MIN_MB_PER_CORE is that budget.
@@ -667,7 +667,7 @@ ingest_scenario() {
   local name=$1 path=$2 kind=$3 min_ratio=$4 min_mb=$5
   shift 5
   selected "$name" || return 0
-  telemetry_env scenario "$name" "$path" telemetry_post.lua "$min_ratio" "$@"
+  telemetry_env scenario "$name" "$path" ping.lua "$min_ratio" "$@"
   local row f bytes mbs=- per_core=- nginx_mbs=- verdict=-
   row=${wrk_rows[-1]}
   IFS='|' read -r -a f <<<"$row"

@@ -325,10 +325,37 @@ def large_stats_data(seed=1, min_bytes=100 * 1024):
 STATE_EVENTS = {
     "oniceconnectionstatechange": ("new", "checking", "connected", "completed", "failed", "disconnected", "closed"),
     "onconnectionstatechange": ("new", "connecting", "connected", "disconnected", "failed", "closed"),
-    "onsignalingstatechange": ("stable", "have-local-offer", "have-remote-offer", "have-local-pranswer",
-                               "have-remote-pranswer", "closed"),
     "onicegatheringstatechange": ("new", "gathering", "complete"),
 }
+SIGNALING_STATES = ("stable", "have-local-offer", "have-remote-offer", "have-local-pranswer",
+                    "have-remote-pranswer", "closed")
+
+
+def sdp(rng, kind="offer"):
+    """A session description as Chrome writes it for one audio and one video
+    section (its size, not its every line, is what matters here)."""
+    sess = rng.randint(10 ** 18, 10 ** 19 - 1)
+    ufrag, pwd, fp = _hex(rng, 4), _hex(rng, 24), ":".join(_hex(rng, 2).upper() for _ in range(32))
+    lines = ["v=0", f"o=- {sess} 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0 1",
+             "a=extmap-allow-mixed", "a=msid-semantic: WMS stream"]
+    for mid, (media, pts) in enumerate((("audio", "111 63 9 0 8 13 110 126"),
+                                        ("video", "96 97 102 103 104 105 106 107 108 109 127 125 39 40"))):
+        lines += [f"m={media} 9 UDP/TLS/RTP/SAVPF {pts}", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0",
+                  f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", "a=ice-options:trickle",
+                  f"a=fingerprint:sha-256 {fp}", "a=setup:" + ("actpass" if kind == "offer" else "active"),
+                  f"a=mid:{mid}", "a=sendrecv", f"a=msid:stream {_hex(rng, 8)}-{_hex(rng, 4)}", "a=rtcp-mux"]
+        for pt in pts.split():
+            lines += [f"a=rtpmap:{pt} {'opus/48000/2' if media == 'audio' else 'VP8/90000'}",
+                      f"a=rtcp-fb:{pt} transport-cc", f"a=fmtp:{pt} minptime=10;useinbandfec=1"]
+        lines.append(f"a=ssrc:{rng.randint(1 << 20, 1 << 32)} cname:{_hex(rng, 16)}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def signaling_data(rng, state):
+    """onsignalingstatechange's data: the state and both descriptions."""
+    local = {"type": "offer", "sdp": sdp(rng, "offer")} if state != "stable" or rng.random() < 0.5 else None
+    remote = {"type": "answer", "sdp": sdp(rng, "answer")} if state == "stable" and local else None
+    return {"signalingState": state, "localDescription": local, "remoteDescription": remote}
 
 
 def add_connection(token, peer_id, peer_name=None, connection_state="new", is_sfu=False):
@@ -341,7 +368,8 @@ def add_connection(token, peer_id, peer_name=None, connection_state="new", is_sf
 
 
 def connection_event(token, peer_id, connection_id, event, data=None, delta=None):
-    """A /connection body: a state change carries the state as `data`."""
+    """A /connection body: a state change carries the state as `data`
+    (onsignalingstatechange: signaling_data())."""
     body = {"eventName": event, "peerId": peer_id, "connectionId": connection_id, "data": data, "token": token}
     if delta is not None:
         body["delta"] = delta
@@ -372,11 +400,13 @@ def batch_items(seed, peer_id, connection_id, min_bytes):
         if r < 0.7:
             event, data = "onicecandidate", ice_candidate_data(rng, rng.choice(("host", "srflx", "relay")),
                                                                rng.choice(("udp", "udp", "tcp")))
-        elif r < 0.95:
+        elif r < 0.9:
             event, values = states[rng.randrange(len(states))]
             data = rng.choice(values[:-1])  # a benign state, never "failed"/"closed" at random
             if data == "failed":
                 data = values[0]
+        elif r < 0.95:
+            event, data = "onsignalingstatechange", signaling_data(rng, rng.choice(SIGNALING_STATES[:-1]))
         else:
             event, data = "onnegotiationneeded", None
         item = {"eventName": event, "peerId": peer_id, "connectionId": connection_id,

@@ -74,3 +74,8 @@ def test_events():
     assert err["data"]["error"] == {"name": "NotFoundError", "message": "Requested device not found"}
     assert "error" not in tp.gum_event("t", "constraints")["data"]
     json.loads(tp.dumps(tp.gum_event("t", "stream", delta=5)))
+    # webrtc-stats sends the signaling state with both descriptions, not a bare state
+    sig = tp.signaling_data(tp.random.Random(1), "stable")
+    assert sig["signalingState"] == "stable" and set(sig) == {"signalingState", "localDescription",
+                                                               "remoteDescription"}
+    assert sig["localDescription"] is None or sig["localDescription"]["sdp"].startswith("v=0\r\n")

@@ -43,6 +43,8 @@ struct config {
     uint64_t stream_accept_timeout_ms;
     uint64_t ping_timeout_ms;
     uint64_t telemetry_retention_s;
+    char *plans;                     /* ONAIR_PLANS: "name:metric=limit;..." (plans.h) */
+    uint64_t telemetry_rate_per_min; /* SDK requests per client IP */
 
     /* HTTP limits */
     uint64_t max_header_bytes;

@@ -91,6 +91,25 @@ int streams_init(void); /* the stream deadline kind */
 /* socket.c */
 void socket_auth(http_request *req);
 
+/* apps.c (API.md §6.3) */
+void apps_create(http_request *req);
+void apps_get(http_request *req);
+void apps_update(http_request *req);
+void apps_delete(http_request *req);
+void apps_reset_key(http_request *req);
+
+/* telemetry_ingest.c, telemetry_events.c: the SDK's routes (API.md §6.1) */
+void tm_initialize(http_request *req);
+void tm_sessions_create(http_request *req);
+void tm_sessions_update(http_request *req);
+void tm_events_getusermedia(http_request *req);
+void tm_events_browser(http_request *req);
+void tm_connection(http_request *req);
+void tm_connection_batch(http_request *req);
+void tm_stats(http_request *req);
+void tm_tracks_create(http_request *req);
+void tm_tracks_update(http_request *req);
+
 /* Reads ?limit (1..200, default 50) and ?offset; answers 422 itself (-1). */
 int read_paging(http_request *req, long *limit, long *offset);
 

@@ -11,6 +11,7 @@
 #include "core/server.h"
 #include "handlers/auth.h"
 #include "handlers/handlers.h"
+#include "handlers/records.h"
 #include "storage/keys.h"
 
 #define CODE_LEN 8
@@ -47,11 +48,6 @@ static void respond_one(http_request *req, const char *role, const redisReply *f
     json_resp_send(req, &r, 200);
 }
 
-static bool reply_is_tagged(const redisReply *r) {
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-           r->element[0]->type == REDIS_REPLY_STRING;
-}
-
 /* ---- create ---- */
 
 struct create_ctx {
@@ -65,7 +61,7 @@ static void create_try(struct create_ctx *c);
 static void on_created(redisReply *reply, int err, void *ud) {
     struct create_ctx *c = ud;
     http_request *req = c->req;
-    if (err || !reply_is_tagged(reply)) {
+    if (err || !record_tagged(reply)) {
         resp_unavailable(req);
         return;
     }
@@ -145,7 +141,7 @@ struct access_ctx {
 static void on_access(redisReply *reply, int err, void *ud) {
     struct access_ctx *c = ud;
     http_request *req = c->req;
-    if (err || !reply_is_tagged(reply)) {
+    if (err || !record_tagged(reply)) {
         resp_unavailable(req);
         return;
     }

@@ -40,6 +40,11 @@ size_t record_split(arena *a, const char *s, const char **out, size_t max) {
     return n;
 }
 
+bool record_tagged(const redisReply *r) {
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+           r->element[0]->type == REDIS_REPLY_STRING;
+}
+
 void record_str_or_null(json_writer *w, const char *key, const char *v) {
     json_w_key(w, key);
     json_w_cstr(w, v[0] ? v : NULL);

@@ -28,6 +28,10 @@ int record_read(const struct record_field *fields, size_t n, const redisReply *f
 /* Splits a comma-separated list into the arena; returns how many (<= max). */
 size_t record_split(arena *a, const char *s, const char **out, size_t max);
 
+/* Whether a script's answer is {outcome, ...}: an array whose first element
+ * is a string (the outcome). */
+bool record_tagged(const redisReply *r);
+
 /* "key": the string, or null when it is "". */
 void record_str_or_null(json_writer *w, const char *key, const char *v);
 

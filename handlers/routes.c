@@ -11,6 +11,7 @@
 #include "handlers/auth.h"
 #include "handlers/events.h"
 #include "handlers/map.h"
+#include "handlers/plans.h"
 #include "protocol/json.h"
 
 #define ROUTE(m, p, f, ...)                                                                        \
@@ -84,6 +85,25 @@ const struct route routes[] = {
     /* Real-time events (API.md §9) */
     ROUTE(GET, "/events", events_get, GUEST, TOKEN_IN_QUERY),
 
+/* Telemetry apps (API.md §6.3) and the SDK's routes (§6.1), these also under /v1 */
+#define SDK .auth = AUTH_NONE, .flags = ROUTE_V1_ALIAS
+#define MIB .body_limit = 1048576
+    ROUTE(POST, "/apps", apps_create, ACCOUNT),
+    ROUTE(GET, "/apps/:id", apps_get, ACCOUNT),
+    ROUTE(PUT, "/apps/:id", apps_update, ACCOUNT),
+    ROUTE(DELETE, "/apps/:id", apps_delete, ACCOUNT),
+    ROUTE(POST, "/apps/:id/reset-key", apps_reset_key, ACCOUNT),
+    ROUTE(POST, "/initialize", tm_initialize, SDK),
+    ROUTE(POST, "/sessions", tm_sessions_create, SDK),
+    ROUTE(PUT, "/sessions", tm_sessions_update, SDK),
+    ROUTE(POST, "/events/get-user-media", tm_events_getusermedia, SDK),
+    ROUTE(POST, "/events/browser", tm_events_browser, SDK),
+    ROUTE(POST, "/connection", tm_connection, SDK),
+    ROUTE(POST, "/connection/batch", tm_connection_batch, SDK, MIB),
+    ROUTE(POST, "/stats", tm_stats, SDK, MIB),
+    ROUTE(POST, "/tracks", tm_tracks_create, SDK),
+    ROUTE(PUT, "/tracks", tm_tracks_update, SDK),
+
     /* Black-box test support, only with --test-hooks */
     ROUTE(POST, "/_test/echo", testhook_echo, TEST_ONLY),
     ROUTE(GET, "/_test/sleep", testhook_sleep, TEST_ONLY),
@@ -96,6 +116,8 @@ const size_t nroutes = sizeof routes / sizeof routes[0];
 int handlers_init(void) {
     router_set_runner(pipeline_run);
     if (trusted_proxies_init(srv.cfg.trusted_proxies) < 0)
+        return -1;
+    if (plans_init(srv.cfg.plans) < 0)
         return -1;
     accounts_init();
     map_init();

@@ -44,7 +44,7 @@ static int parse_plan(char *entry, struct plan *p) {
             return bad("a limit is metric=number", q);
         *eq = '\0';
         unsigned long long v = strtoull(eq + 1, &end, 10);
-        if (!eq[1] || *end)
+        if (eq[1] < '0' || eq[1] > '9' || *end)
             return bad("a limit is metric=number", q);
         if (strcmp(q, "conferences") != 0)
             return bad("the only metric is \"conferences\"", q);

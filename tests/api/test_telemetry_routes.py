@@ -329,3 +329,21 @@ def test_realistic_call_folds_into_the_connection_aggregates(tm):
     assert len(tm.events(c)) == n + len(batch["data"])
     expect(sdk.post("/events/get-user-media", tp.gum_event(sdk.token, kind="error")), 200)
     assert tm.issues(c)[-1] == "getusermedia_error"
+
+
+def test_store_down_is_a_fast_503_the_sdk_retries(make_onair, redis_server):
+    srv = ready(make_onair(redis_server, env=tm_env(ONAIR_REDIS_TIMEOUT_MS="200")))
+    env = TmEnv(srv, srv, redis_server)
+    _, _, app = env.owner_with_app()
+    sdk = env.sdk(app)
+    sdk.join()
+    redis_server.pause()
+    try:
+        for path, body in (("/events/browser", {"eventName": "x"}),
+                           ("/initialize", {"apiKey": app["api_key"], "conferenceId": "c",
+                                            "userId": "u", "token": None})):
+            r = sdk.post(path, body)
+            assert r.status == 503 and r.header("Retry-After"), r
+            assert r.elapsed < 2, r.elapsed
+    finally:
+        redis_server.resume()

@@ -859,7 +859,7 @@ scenarios() {
   stream_env stream_expiry_scenario stream_expiry 1000
   ingest_scenario stats_small /v1/stats small 0.4 150 -t2 -c64
   ingest_scenario stats_large /v1/stats large - 150 -t2 -c8
-  ingest_scenario batch_large /v1/connection/batch batch - 150 -t2 -c8
+  ingest_scenario batch_large /v1/connection/batch batch - 150 -t2 -c4
 }
 
 # --- main ----------------------------------------------------------------------

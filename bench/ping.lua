@@ -1,6 +1,10 @@
 -- POST with a token per request, cycling through many accounts' tokens, as
 -- thousands of dealers pinging would: `wrk -s bench/ping.lua URL -- TOKENS_FILE`
 -- (one token a line; a missing file or none: a placeholder token, for nginx).
+-- With `-- BODIES_FILE body` each line is instead a JSON body that holds its
+-- client's token, posted as the peermetrics SDK posts (Content-Type
+-- text/plain, no CORS preflight): the telemetry scenarios
+-- (bench/telemetry_setup.py writes the bodies).
 -- Each thread starts at its own place in the list; the requests are built
 -- once, in init, so that the client spends nothing per request.
 local reqs = {}
@@ -28,8 +32,13 @@ function init(args)
   end
   local path = wrk.path
   for k, tok in ipairs(tokens) do
-    -- an empty body: wrk.format then sends Content-Length: 0
-    reqs[k] = wrk.format("POST", path, {["Authorization"] = "Bearer " .. tok}, "")
+    if args[2] == "body" then
+      reqs[k] = wrk.format("POST", path, {["Content-Type"] = "text/plain;charset=UTF-8"},
+                           tok == "none" and "{}" or tok)
+    else
+      -- an empty body: wrk.format then sends Content-Length: 0
+      reqs[k] = wrk.format("POST", path, {["Authorization"] = "Bearer " .. tok}, "")
+    end
   end
   n = #reqs
   -- `id` is this thread's number (setup); with -t2 they start half a list apart

@@ -8,7 +8,7 @@ in 2-party conferences, each doing what @peermetrics/sdk does on start —
 POST /initialize, POST /sessions, POST /connection addConnection for its
 peer — so every client holds a session token and the server's connection id.
 
-Writes, one JSON body a line (for bench/telemetry_post.lua), from
+Writes, one JSON body a line (for bench/ping.lua's `body` mode), from
 tests/api/telemetry_payloads.py:
   --small-out  each participant's /stats body of a 2-party video call at
                10 s (audio and video each way, the pair and its candidates,

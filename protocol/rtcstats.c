@@ -36,6 +36,8 @@ static bool key_is(const json_doc *doc, int k, const char *name, size_t n) {
     const json_tok *t = &doc->tok[k];
     size_t len = t->end - t->start;
     const char *raw = doc->src + t->start;
+    if (len == 0 || (raw[0] != name[0] && raw[0] != '\\'))
+        return false; /* most keys fail here */
     if (len == n && memcmp(raw, name, n) == 0)
         return true;
     return len > n && memchr(raw, '\\', len) && json_string_eq(doc, k, name);
@@ -295,37 +297,65 @@ static struct rtc_update *next_update(struct updates *u, const char *field, cons
     return d;
 }
 
-/* Integers are formatted by hand: a sample makes dozens of them and this is
- * the ingest's hot path. */
+/* Writes the decimal digits of m, at least `width` of them (zero-padded), at
+ * p; returns the end. */
+static char *digits(char *p, uint64_t m, int width) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m || n < width);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* Numbers are formatted by hand: a sample makes dozens of them and this is
+ * the ingest's hot path (snprintf's %g alone cost more than reading the
+ * sample). */
 static void put_int(struct updates *u, const char *field, const char *op, int64_t v) {
     struct rtc_update *d = next_update(u, field, op);
     if (!d)
         return;
-    char tmp[24];
-    size_t n = 0;
-    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + m % 10);
-        m /= 10;
-    } while (m);
     char *p = d->value;
     if (v < 0)
         *p++ = '-';
-    while (n)
-        *p++ = tmp[--n];
-    *p = '\0';
+    *digits(p, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, 1) = '\0';
 }
 
-/* Reals with nine significant digits; integral ones (most bitrates) as
- * integers. */
+#define REAL_DECIMALS 9
+#define REAL_SCALE 1e9
+
+/* Reals are non-negative here (keep_max drops the rest): integral ones (most
+ * bitrates) as integers, others below 1e9 with nine decimals at most,
+ * trailing zeros dropped; anything else with %.17g. */
 static void put_real(struct updates *u, const char *field, const char *op, double v) {
     if (v == floor(v) && fabs(v) < 1e15) {
         put_int(u, field, op, (int64_t)v);
         return;
     }
     struct rtc_update *d = next_update(u, field, op);
-    if (d)
-        snprintf(d->value, sizeof d->value, "%.9g", v);
+    if (!d)
+        return;
+    if (!(v >= 0 && v < 1e9)) {
+        snprintf(d->value, sizeof d->value, "%.17g", v);
+        return;
+    }
+    uint64_t whole = (uint64_t)v;
+    uint64_t frac = (uint64_t)llround((v - (double)whole) * REAL_SCALE);
+    if (frac >= (uint64_t)REAL_SCALE) { /* rounded up to the next integer */
+        whole++;
+        frac = 0;
+    }
+    char *p = digits(d->value, whole, 1);
+    if (frac) {
+        *p++ = '.';
+        p = digits(p, frac, REAL_DECIMALS);
+        while (p[-1] == '0')
+            p--;
+    }
+    *p = '\0';
 }
 
 static void put_str(struct updates *u, const char *field, const char *v) {

@@ -32,9 +32,20 @@ STATS_INTERVAL_MS = 10000
 EPOCH_MS = 1_763_900_000_000.0  # a fixed start, so bodies do not depend on the clock
 
 
+def _js(obj):
+    """Numbers as JavaScript holds them: an integral float is an integer (JSON.stringify(10.0) is "10")."""
+    if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2 ** 53:
+        return int(obj)
+    if isinstance(obj, dict):
+        return {k: _js(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_js(v) for v in obj]
+    return obj
+
+
 def dumps(obj):
     """JSON as the SDK's JSON.stringify sends it."""
-    return json.dumps(obj, separators=(",", ":"))
+    return json.dumps(_js(obj), separators=(",", ":"))
 
 
 def _hex(rng, n):
@@ -152,33 +163,35 @@ class Call:
         if inbound:
             report["packetLossRate"] = self.loss
 
+    # Per RTP report type: its id's prefix, whose stream it is (0: the one we
+    # send, 1: the one we receive) and its codec id's prefix, as Chrome names them.
+    RTP_TYPES = {"inbound-rtp": ("IT01", 1, "CIT01"), "outbound-rtp": ("OT01", 0, "COT01"),
+                 "remote-inbound-rtp": ("RI", 0, "COT01"), "remote-outbound-rtp": ("RO", 1, "CIT01")}
+
+    def _id(self, kind, stype):
+        prefix, which, _ = self.RTP_TYPES[stype]
+        return f"{prefix}{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][which]}"
+
+    def _rtp(self, kind, stype, ts, **members):
+        """The members every RTP report has, the codec's, then `members`."""
+        _, which, codec = self.RTP_TYPES[stype]
+        r = {"id": self._id(kind, stype), "timestamp": ts, "type": stype,
+             "codecId": f"{codec}_{self._codec(kind)['payloadType']}", "kind": kind, "mediaType": kind,
+             "ssrc": self.ssrc[kind][which], "transportId": "T01"}
+        r.update(members)
+        r.update(self._codec(kind))
+        return r
+
     def inbound(self, kind, i):
         t = self.totals(i)[kind]
         ts = self.time(i)
-        r = {
-            "id": f"IT01{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][1]}",
-            "timestamp": ts,
-            "type": "inbound-rtp",
-            "codecId": f"CIT01_{self._codec(kind)['payloadType']}",
-            "kind": kind,
-            "mediaType": kind,
-            "ssrc": self.ssrc[kind][1],
-            "transportId": "T01",
-            "jitter": round(self.jitter[kind], 6),
-            "packetsLost": t["packetsLost"],
-            "packetsReceived": t["packetsReceived"],
-            "bytesReceived": t["bytesReceived"],
-            "headerBytesReceived": t["packetsReceived"] * 12,
-            "lastPacketReceivedTimestamp": ts - 7.5,
-            "trackIdentifier": self.track[kind],
-            "mid": "0" if kind == "audio" else "1",
-            "remoteId": f"RO{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][1]}",
-            "jitterBufferDelay": 1234.5 * (i + 1),
-            "jitterBufferEmittedCount": 48000 * (i + 1),
-            "nackCount": i,
-            "fecPacketsReceived": 0,
-            "fecPacketsDiscarded": 0,
-        }
+        r = self._rtp(
+            kind, "inbound-rtp", ts, jitter=round(self.jitter[kind], 6), packetsLost=t["packetsLost"],
+            packetsReceived=t["packetsReceived"], bytesReceived=t["bytesReceived"],
+            headerBytesReceived=t["packetsReceived"] * 12, lastPacketReceivedTimestamp=ts - 7.5,
+            trackIdentifier=self.track[kind], mid="0" if kind == "audio" else "1",
+            remoteId=self._id(kind, "remote-outbound-rtp"), jitterBufferDelay=1234.5 * (i + 1),
+            jitterBufferEmittedCount=48000 * (i + 1), nackCount=i, fecPacketsReceived=0, fecPacketsDiscarded=0)
         if kind == "audio":
             r.update({"audioLevel": 0.0213, "totalAudioEnergy": 1.37 * (i + 1), "totalSamplesReceived": 480000 * (i + 1),
                       "concealedSamples": 1920 * i, "silentConcealedSamples": 0, "concealmentEvents": i,
@@ -188,7 +201,6 @@ class Call:
                       "frameWidth": 1280, "frameHeight": 720, "framesPerSecond": 30, "framesDropped": i,
                       "qpSum": 8123 * (i + 1), "totalDecodeTime": 1.9 * (i + 1), "totalInterFrameDelay": 9.98 * (i + 1),
                       "pliCount": i // 3, "firCount": 0, "decoderImplementation": "libvpx", "powerEfficientDecoder": False})
-        r.update(self._codec(kind))
         r["track"] = {"id": f"DEPRECATED_TI{self.ssrc[kind][1]}", "kind": kind, "trackIdentifier": self.track[kind]}
         self._rates(r, i, "bytesReceived", "packetsReceived", True)
         return r
@@ -196,26 +208,11 @@ class Call:
     def outbound(self, kind, i):
         t = self.totals(i)[kind]
         ts = self.time(i)
-        r = {
-            "id": f"OT01{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][0]}",
-            "timestamp": ts,
-            "type": "outbound-rtp",
-            "codecId": f"COT01_{self._codec(kind)['payloadType']}",
-            "kind": kind,
-            "mediaType": kind,
-            "ssrc": self.ssrc[kind][0],
-            "transportId": "T01",
-            "packetsSent": t["packetsSent"],
-            "bytesSent": t["bytesSent"],
-            "headerBytesSent": t["packetsSent"] * 12,
-            "retransmittedPacketsSent": i * 2,
-            "retransmittedBytesSent": i * 2300,
-            "mediaSourceId": f"S{1 if kind == 'audio' else 2}",
-            "remoteId": f"RI{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][0]}",
-            "mid": "0" if kind == "audio" else "1",
-            "nackCount": i,
-            "active": True,
-        }
+        r = self._rtp(
+            kind, "outbound-rtp", ts, packetsSent=t["packetsSent"], bytesSent=t["bytesSent"],
+            headerBytesSent=t["packetsSent"] * 12, retransmittedPacketsSent=i * 2, retransmittedBytesSent=i * 2300,
+            mediaSourceId=f"S{1 if kind == 'audio' else 2}", remoteId=self._id(kind, "remote-inbound-rtp"),
+            mid="0" if kind == "audio" else "1", nackCount=i, active=True)
         if kind == "video":
             r.update({"framesEncoded": 300 * (i + 1), "keyFramesEncoded": 1 + i // 6, "framesSent": 300 * (i + 1),
                       "frameWidth": 1280, "frameHeight": 720, "framesPerSecond": 30, "qpSum": 7990 * (i + 1),
@@ -230,50 +227,24 @@ class Call:
             r["track"] = {"id": "S1", "timestamp": ts, "type": "media-source", "kind": "audio", "trackIdentifier": self.track[kind],
                           "audioLevel": 0.0412, "totalAudioEnergy": 2.11 * (i + 1), "totalSamplesDuration": 10.0 * (i + 1),
                           "echoReturnLoss": -30, "echoReturnLossEnhancement": 0.17}
-        r.update(self._codec(kind))
         self._rates(r, i, "bytesSent", "packetsSent", False)
         return r
 
     def remote_inbound(self, kind, i):
-        t = self.totals(i)[kind]
-        return {
-            "id": f"RI{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][0]}",
-            "timestamp": self.time(i) - 412.5,
-            "type": "remote-inbound-rtp",
-            "codecId": f"COT01_{self._codec(kind)['payloadType']}",
-            "kind": kind,
-            "mediaType": kind,
-            "ssrc": self.ssrc[kind][0],
-            "transportId": "T01",
-            "jitter": round(self.jitter[kind] * 1.1, 6),
-            "packetsLost": t["remotePacketsLost"],
-            "localId": f"OT01{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][0]}",
-            "roundTripTime": round(self.rtt, 6),
-            "totalRoundTripTime": round(self.rtt * 5 * (i + 1), 6),
-            "fractionLost": self.loss,
-            "roundTripTimeMeasurements": 5 * (i + 1),
-            **self._codec(kind),
-        }
+        """The peer's report on the stream we send."""
+        return self._rtp(
+            kind, "remote-inbound-rtp", self.time(i) - 412.5, jitter=round(self.jitter[kind] * 1.1, 6),
+            packetsLost=self.totals(i)[kind]["remotePacketsLost"], localId=self._id(kind, "outbound-rtp"),
+            roundTripTime=round(self.rtt, 6), totalRoundTripTime=round(self.rtt * 5 * (i + 1), 6),
+            fractionLost=self.loss, roundTripTimeMeasurements=5 * (i + 1))
 
     def remote_outbound(self, kind, i):
+        """The peer's report on the stream it sends us."""
         t = self.totals(i)[kind]
-        return {
-            "id": f"RO{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][1]}",
-            "timestamp": self.time(i) - 380.0,
-            "type": "remote-outbound-rtp",
-            "codecId": f"CIT01_{self._codec(kind)['payloadType']}",
-            "kind": kind,
-            "mediaType": kind,
-            "ssrc": self.ssrc[kind][1],
-            "transportId": "T01",
-            "packetsSent": t["packetsSent"],
-            "bytesSent": t["bytesSent"],
-            "localId": f"IT01{'A' if kind == 'audio' else 'V'}{self.ssrc[kind][1]}",
-            "remoteTimestamp": self.time(i) - 395.0,
-            "reportsSent": 4 * (i + 1),
-            "roundTripTimeMeasurements": 0,
-            **self._codec(kind),
-        }
+        return self._rtp(
+            kind, "remote-outbound-rtp", self.time(i) - 380.0, packetsSent=t["packetsSent"],
+            bytesSent=t["bytesSent"], localId=self._id(kind, "inbound-rtp"), remoteTimestamp=self.time(i) - 395.0,
+            reportsSent=4 * (i + 1), roundTripTimeMeasurements=0)
 
     def pair(self, i):
         t = self.totals(i)
@@ -354,10 +325,37 @@ def large_stats_data(seed=1, min_bytes=100 * 1024):
 STATE_EVENTS = {
     "oniceconnectionstatechange": ("new", "checking", "connected", "completed", "failed", "disconnected", "closed"),
     "onconnectionstatechange": ("new", "connecting", "connected", "disconnected", "failed", "closed"),
-    "onsignalingstatechange": ("stable", "have-local-offer", "have-remote-offer", "have-local-pranswer",
-                               "have-remote-pranswer", "closed"),
     "onicegatheringstatechange": ("new", "gathering", "complete"),
 }
+SIGNALING_STATES = ("stable", "have-local-offer", "have-remote-offer", "have-local-pranswer",
+                    "have-remote-pranswer", "closed")
+
+
+def sdp(rng, kind="offer"):
+    """A session description as Chrome writes it for one audio and one video
+    section (its size, not its every line, is what matters here)."""
+    sess = rng.randint(10 ** 18, 10 ** 19 - 1)
+    ufrag, pwd, fp = _hex(rng, 4), _hex(rng, 24), ":".join(_hex(rng, 2).upper() for _ in range(32))
+    lines = ["v=0", f"o=- {sess} 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0 1",
+             "a=extmap-allow-mixed", "a=msid-semantic: WMS stream"]
+    for mid, (media, pts) in enumerate((("audio", "111 63 9 0 8 13 110 126"),
+                                        ("video", "96 97 102 103 104 105 106 107 108 109 127 125 39 40"))):
+        lines += [f"m={media} 9 UDP/TLS/RTP/SAVPF {pts}", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0",
+                  f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", "a=ice-options:trickle",
+                  f"a=fingerprint:sha-256 {fp}", "a=setup:" + ("actpass" if kind == "offer" else "active"),
+                  f"a=mid:{mid}", "a=sendrecv", f"a=msid:stream {_hex(rng, 8)}-{_hex(rng, 4)}", "a=rtcp-mux"]
+        for pt in pts.split():
+            lines += [f"a=rtpmap:{pt} {'opus/48000/2' if media == 'audio' else 'VP8/90000'}",
+                      f"a=rtcp-fb:{pt} transport-cc", f"a=fmtp:{pt} minptime=10;useinbandfec=1"]
+        lines.append(f"a=ssrc:{rng.randint(1 << 20, 1 << 32)} cname:{_hex(rng, 16)}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def signaling_data(rng, state):
+    """onsignalingstatechange's data: the state and both descriptions."""
+    local = {"type": "offer", "sdp": sdp(rng, "offer")} if state != "stable" or rng.random() < 0.5 else None
+    remote = {"type": "answer", "sdp": sdp(rng, "answer")} if state == "stable" and local else None
+    return {"signalingState": state, "localDescription": local, "remoteDescription": remote}
 
 
 def add_connection(token, peer_id, peer_name=None, connection_state="new", is_sfu=False):
@@ -370,7 +368,8 @@ def add_connection(token, peer_id, peer_name=None, connection_state="new", is_sf
 
 
 def connection_event(token, peer_id, connection_id, event, data=None, delta=None):
-    """A /connection body: a state change carries the state as `data`."""
+    """A /connection body: a state change carries the state as `data`
+    (onsignalingstatechange: signaling_data())."""
     body = {"eventName": event, "peerId": peer_id, "connectionId": connection_id, "data": data, "token": token}
     if delta is not None:
         body["delta"] = delta
@@ -401,11 +400,13 @@ def batch_items(seed, peer_id, connection_id, min_bytes):
         if r < 0.7:
             event, data = "onicecandidate", ice_candidate_data(rng, rng.choice(("host", "srflx", "relay")),
                                                                rng.choice(("udp", "udp", "tcp")))
-        elif r < 0.95:
+        elif r < 0.9:
             event, values = states[rng.randrange(len(states))]
             data = rng.choice(values[:-1])  # a benign state, never "failed"/"closed" at random
             if data == "failed":
                 data = values[0]
+        elif r < 0.95:
+            event, data = "onsignalingstatechange", signaling_data(rng, rng.choice(SIGNALING_STATES[:-1]))
         else:
             event, data = "onnegotiationneeded", None
         item = {"eventName": event, "peerId": peer_id, "connectionId": connection_id,

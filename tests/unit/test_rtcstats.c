@@ -406,9 +406,40 @@ static void test_updates_max(void **state) {
         if (!strcmp(u[i].field, "v_bytes_out"))
             seen_bytes = !strcmp(u[i].value, "9007199254740991");
         if (!strcmp(u[i].field, "rtt_sum"))
-            seen_rtt = !strcmp(u[i].value, "1e-07");
+            seen_rtt = !strcmp(u[i].value, "0.0000001");
     }
     assert_true(seen_lost && seen_bytes && seen_rtt);
+}
+
+/* Reals: integral ones as integers, others with up to nine decimals
+ * (rounding may carry into the integer), large ones exactly. */
+static void test_real_format(void **state) {
+    (void)state;
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {
+        {0.004, "0.004"},
+        {1234.5, "1234.5"},
+        {12345.678901234, "12345.678901234"},
+        {0.9999999999, "1"},
+        {0.0000000004, "0"},
+        {1520000, "1520000"},
+        {1e9 + 0.5, "1000000000.5"},
+        {1e300, "1.0000000000000001e+300"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct rtc_sample s;
+        memset(&s, 0, sizeof s);
+        s.has_avail_out = true;
+        s.avail_out_bps = cases[i].v;
+        struct rtc_update u[RTC_UPDATES_MAX];
+        assert_int_equal(rtc_updates(&s, u, RTC_UPDATES_MAX), 4);
+        assert_string_equal(u[1].field, "avail_out_sum");
+        if (strcmp(u[1].value, cases[i].want))
+            fail_msg("%.17g: got %s, want %s", cases[i].v, u[1].value, cases[i].want);
+        assert_string_equal(u[3].value, cases[i].want);
+    }
 }
 
 static unsigned conn_issues(const char *body) {
@@ -528,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_connection_events),
         cmocka_unit_test(test_getusermedia_events),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_real_format),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     arena_destroy(&a);

@@ -3,7 +3,9 @@
  * participants, sessions and search.  Each request is checked here (its
  * filters and paging, 400 missing_parameters / invalid_parameters) and then
  * answered by one call of tm_query.lua, which checks who may see what and
- * writes the response's JSON; another organization's object is 404. */
+ * writes the response's JSON; another organization's object is 404.  A page
+ * of events is the exception: the script locates it, and this file reads it
+ * (one XRANGE) and writes its JSON, which costs the store far less. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,7 @@
 #include "handlers/handlers.h"
 #include "handlers/telemetry.h"
 
-#define LIMIT_DEFAULT 50
+#define LIMIT_DEFAULT "50"
 #define LIMIT_MAX 200
 #define OFFSET_MAX 1000000000L
 #define SEARCH_MAX_CHARS 64
@@ -193,7 +195,7 @@ static int parse_whole(const char *v, long min, long max, long *out) {
 static int paging(http_request *req, const char **limit, const char **offset) {
     const char *v;
     long n;
-    *limit = "50";
+    *limit = LIMIT_DEFAULT;
     *offset = "0";
     if (http_query(req, "limit", &v, NULL) == 0) {
         if (parse_whole(v, 1, LIMIT_MAX, &n) < 0) {

@@ -8,9 +8,12 @@ Against the running onair: an account, its organization and an app
 events (ICE candidates, as the SDK sends them) posted through the real
 ingest route, POST /connection/batch, BATCH a request.
 
-The last line of stdout is key=value pairs: ok, token (the account's),
-conference (its server id) and events (how many the stream holds).  With
---offline nothing is asked: placeholders, for a run of nginx alone.
+Writes to --paths-out the requests for bench/ping.lua (`get` mode): pages
+of 50 of GET /conferences/:id/events at 997 offsets spread over the whole
+stream, in a scattered order.  The last line of stdout is key=value pairs:
+ok, token (the account's), conference (its server id) and events (how many
+the stream holds).  With --offline nothing is asked: placeholders, for a run
+of nginx alone.
 """
 import argparse
 import asyncio
@@ -64,6 +67,7 @@ def main():
     ap.add_argument("--events", type=int, default=100000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--paths-out", required=True)
     args = ap.parse_args()
     set_log_name("conf_events_setup")
     try:
@@ -81,6 +85,11 @@ def main():
         log(str(e))
         print("ok=0")
         return 1
+    steps = 997  # a prime: k * 7919 % steps visits every step once, out of order
+    with open(args.paths_out, "w") as f:
+        for k in range(steps):
+            offset = (k * 7919) % steps * ((args.events - 50) // (steps - 1))
+            f.write(f"/conferences/{conf}/events?limit=50&offset={offset}\n")
     print(f"ok=1 token={token} conference={conf} events={args.events}")
     return 0
 

@@ -4,7 +4,8 @@
 -- With `-- BODIES_FILE body` each line is instead a JSON body that holds its
 -- client's token, posted as the peermetrics SDK posts (Content-Type
 -- text/plain, no CORS preflight): the telemetry scenarios
--- (bench/telemetry_setup.py writes the bodies).
+-- (bench/telemetry_setup.py writes the bodies).  With `-- PATHS_FILE get
+-- TOKEN` each line is a path to GET with that account token (conf_events).
 -- Each thread starts at its own place in the list; the requests are built
 -- once, in init, so that the client spends nothing per request.
 local reqs = {}
@@ -35,6 +36,9 @@ function init(args)
     if args[2] == "body" then
       reqs[k] = wrk.format("POST", path, {["Content-Type"] = "text/plain;charset=UTF-8"},
                            tok == "none" and "{}" or tok)
+    elseif args[2] == "get" then
+      reqs[k] = wrk.format("GET", tok == "none" and path or tok,
+                           {["Authorization"] = "Bearer " .. (args[3] or "none")})
     else
       -- an empty body: wrk.format then sends Content-Length: 0
       reqs[k] = wrk.format("POST", path, {["Authorization"] = "Bearer " .. tok}, "")

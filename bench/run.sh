@@ -710,11 +710,12 @@ setup_conf_events() {
     [[ $1 == onair ]] && mode=(--port "$server_port") || mode=(--offline)
     log "conf_events: $CONF_EVENTS events (${mode[*]})"
     "$BENCH_DIR/conf_events_setup.py" "${mode[@]}" --events "$CONF_EVENTS" \
-      2>&1 >"$out" | tee -a "$results/conf_events_setup.log" >&2
+      --paths-out "$tmp/conf-events-paths.txt" 2>&1 >"$out" |
+      tee -a "$results/conf_events_setup.log" >&2
     [[ "$(kv ok "$out")" == 1 ]] ||
       die "conf_events: bench/conf_events_setup.py failed (see $results/conf_events_setup.log)"
   fi
-  script_args+=("$(kv token "$out")" "$(kv conference "$out")" "$CONF_EVENTS")
+  script_args+=("$tmp/conf-events-paths.txt" get "$(kv token "$out")")
   scenario_info[conf_events]="events=$CONF_EVENTS p99<=5ms"
 }
 
@@ -887,7 +888,7 @@ scenarios() {
   ingest_scenario stats_small /v1/stats small 0.4 150 -t2 -c64
   ingest_scenario stats_large /v1/stats large - 150 -t2 -c8
   ingest_scenario batch_large /v1/connection/batch batch - 150 -t2 -c4
-  telemetry_env scenario conf_events / conf_events.lua - -t2 -c8
+  telemetry_env scenario conf_events / ping.lua - -t2 -c8
 }
 
 # --- main ----------------------------------------------------------------------

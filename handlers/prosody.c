@@ -7,12 +7,12 @@
  * prosody_room_end.lua, prosody_occupant_create.lua,
  * prosody_occupant_change.lua) that checks and writes at once, answering an
  * outcome word that this file turns into the route's body; a room is read
- * with its occupants by prosody_room_read.lua. */
+ * with its occupants by prosody_room_read.lua.  The scripts take their times
+ * from the store's clock (lib/prosody.lua), one clock for every instance. */
 #include <string.h>
 
 #include "core/conn.h"
 #include "core/server.h"
-#include "handlers/auth.h"
 #include "handlers/handlers.h"
 #include "handlers/records.h"
 #include "protocol/jid.h"
@@ -182,23 +182,19 @@ void prosody_room_create(http_request *req) {
         resp_error(req, 422, "invalid", ROOM_INVALID);
         return;
     }
-    size_t lens[7];
-    char now[32];
-    now_iso(now);
-    const char *argv[7] = {
+    size_t lens[6];
+    const char *argv[6] = {
         key_entity_arena(&req->arena, "prosody-room", session, sessionlen, &lens[0]),
         key_entity_arena(&req->arena, "prosody-roomjid", jid, jidlen, &lens[1]),
         keys_prefix(),
         name,
         session,
-        jid,
-        now};
+        jid};
     lens[2] = strlen(argv[2]);
     lens[3] = namelen;
     lens[4] = sessionlen;
     lens[5] = jidlen;
-    lens[6] = strlen(now);
-    change(req, SCRIPT_prosody_room_create, room_created, 2, 7, argv, lens);
+    change(req, SCRIPT_prosody_room_create, room_created, 2, 6, argv, lens);
 }
 
 void prosody_room_end(http_request *req) {
@@ -211,17 +207,14 @@ void prosody_room_end(http_request *req) {
         resp_error(req, 422, "invalid", ROOM_INVALID);
         return;
     }
-    size_t lens[5];
-    char now[32];
-    now_iso(now);
-    const char *argv[5] = {
+    size_t lens[4];
+    const char *argv[4] = {
         key_entity_arena(&req->arena, "prosody-room", session, sessionlen, &lens[0]), keys_prefix(),
-        session, jid, now};
+        session, jid};
     lens[1] = strlen(argv[1]);
     lens[2] = sessionlen;
     lens[3] = jidlen;
-    lens[4] = strlen(now);
-    change(req, SCRIPT_prosody_room_end, room_ended, 1, 5, argv, lens);
+    change(req, SCRIPT_prosody_room_end, room_ended, 1, 4, argv, lens);
 }
 
 struct room {
@@ -345,17 +338,13 @@ void prosody_occupant_create(http_request *req) {
         resp_error(req, 422, "invalid", OCCUPANT_INVALID);
         return;
     }
-    const char *argv[4 + 16];
-    size_t lens[4 + 16];
-    char now[32];
-    now_iso(now);
+    const char *argv[3 + 16];
+    size_t lens[3 + 16];
     argv[0] = key_entity_arena(&req->arena, "prosody-roomjid", v[1], len[1], &lens[0]);
     argv[1] = key_entity_arena(&req->arena, "prosody-occupant", v[0], len[0], &lens[1]);
     argv[2] = keys_prefix();
     lens[2] = strlen(argv[2]);
-    argv[3] = now;
-    lens[3] = strlen(now);
-    int argc = 4;
+    int argc = 3;
     /* Every field, "" for an absent optional one. */
     for (size_t i = 0; i < 8; i++)
         set_field(argv, lens, &argc, names[i], v[i] ? v[i] : "", v[i] ? len[i] : 0);
@@ -367,24 +356,20 @@ void prosody_occupant_create(http_request *req) {
 static void occupant_change(http_request *req, const char *jid, size_t jidlen, const char *action,
                             const char *room_jid, size_t room_jid_len, const char **more,
                             const size_t *morelens, int n, const struct outcome *answers) {
-    const char *argv[5 + 6];
-    size_t lens[5 + 6];
-    char now[32];
-    now_iso(now);
+    const char *argv[4 + 6];
+    size_t lens[4 + 6];
     argv[0] = key_entity_arena(&req->arena, "prosody-occupant", jid, jidlen, &lens[0]);
     argv[1] = keys_prefix();
     argv[2] = action;
     argv[3] = room_jid;
-    argv[4] = now;
     lens[1] = strlen(argv[1]);
     lens[2] = strlen(action);
     lens[3] = room_jid_len;
-    lens[4] = strlen(now);
     for (int i = 0; i < n; i++) {
-        argv[5 + i] = more[i];
-        lens[5 + i] = morelens[i];
+        argv[4 + i] = more[i];
+        lens[4 + i] = morelens[i];
     }
-    change(req, SCRIPT_prosody_occupant_change, answers, 1, 5 + n, argv, lens);
+    change(req, SCRIPT_prosody_occupant_change, answers, 1, 4 + n, argv, lens);
 }
 
 void prosody_occupant_update(http_request *req) {

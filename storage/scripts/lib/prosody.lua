@@ -1,6 +1,28 @@
 -- Library (see lib/events.lua for how libraries are used): the keys of
 -- Prosody rooms and occupants (docs/prosody.md, "Storage") and what more
 -- than one of their scripts does.
+-- Now by the store's clock, as ISO 8601 UTC with milliseconds: one clock for
+-- every instance, so that no room ends before it began and no occupant
+-- leaves before it joined, whichever instances wrote them.
+local function prosody_now()
+  local t = redis.call('TIME')
+  local s, ms = tonumber(t[1]), math.floor(tonumber(t[2]) / 1000)
+  local rem = s % 86400
+  -- the civil date of a day count from 1970-01-01 (H. Hinnant's days_from_civil, inverted)
+  local z = (s - rem) / 86400 + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, math.floor(rem / 3600),
+    math.floor(rem % 3600 / 60), rem % 60, ms)
+end
+
 local function prosody_room_key(P, session) return P .. '{prosody-room:' .. session .. '}' end
 local function prosody_room_jid_key(P, jid) return P .. '{prosody-roomjid:' .. jid .. '}' end
 

@@ -86,26 +86,47 @@ static void change(http_request *req, enum script_id script, const struct outcom
 
 /* ---- input ---- */
 
-/* A string of 1-255 characters (0-255 when `empty_ok`) without NUL: what
- * every string these routes take must be.  UTF-8 is the caller's (JSON
- * strings and checked parameters are). */
-static bool text_ok(const char *s, size_t len, bool empty_ok) {
+/* What a string these routes take must be, beyond 0-255 characters (UTF-8
+ * is the caller's: JSON strings and checked parameters are). */
+enum text_kind {
+    TEXT,          /* 1-255 characters */
+    TEXT_OR_EMPTY, /* 0-255 characters */
+    JID,           /* node@domain[/resource] (protocol/jid.h) */
+    ROLE,          /* participant | moderator */
+    EMAIL,         /* an email address (as accounts' identities) */
+};
+
+static bool text_ok(enum text_kind kind, const char *s, size_t len) {
     size_t chars = json_utf8_chars(s, len);
-    return (empty_ok || chars > 0) && chars <= FIELD_MAX_CHARS && !memchr(s, '\0', len);
+    if ((chars == 0 && kind != TEXT_OR_EMPTY) || chars > FIELD_MAX_CHARS || memchr(s, '\0', len))
+        return false;
+    switch (kind) {
+    case JID:
+        return jid_valid(s, len);
+    case ROLE:
+        return !strcmp(s, "participant") || !strcmp(s, "moderator");
+    case EMAIL:
+        return valid_email(s, len);
+    default:
+        return true;
+    }
 }
 
-/* The body's string fields (at most 8): a required one is 1-255 characters;
- * an optional one absent or null is left NULL, else 0-255 characters.  An
- * empty body reads as {} (its required fields are missing).  Answers 400
- * bad-json, or 422 with `invalid`, itself and returns -1. */
-#define MAX_FIELDS 8
+/* One string member of a body: required, or optional (absent or null leaves
+ * *out NULL). */
 struct text_field {
     const char *name;
+    enum text_kind kind;
     bool required;
     const char **out;
     size_t *len;
 };
+#define MAX_FIELDS 8
 
+/* Reads the body's string members (at most MAX_FIELDS) and checks each
+ * given one against its kind.  An empty body reads as {} (its required
+ * members are missing).  Answers 400 bad-json, or 422 with `invalid`,
+ * itself and returns -1. */
 static int read_body(http_request *req, const struct text_field *f, size_t n, const char *invalid) {
     json_doc doc;
     if (req->body.len == 0)
@@ -126,7 +147,7 @@ static int read_body(http_request *req, const struct text_field *f, size_t n, co
     const char *field, *reason;
     bool ok = json_extract(&doc, 0, &req->arena, jf, n, &field, &reason) == 0;
     for (size_t i = 0; ok && i < n; i++)
-        ok = !*f[i].out || text_ok(*f[i].out, *f[i].len, !f[i].required);
+        ok = !*f[i].out || text_ok(f[i].kind, *f[i].out, *f[i].len);
     if (!ok) {
         resp_error(req, 422, "invalid", invalid);
         return -1;
@@ -134,25 +155,17 @@ static int read_body(http_request *req, const struct text_field *f, size_t n, co
     return 0;
 }
 
-/* The route's parameter (a session or a jid), percent-decoded: 1-255
- * characters of UTF-8 without NUL, and a JID's shape when `jid`; NULL after
- * answering 422 with `invalid`. */
-static const char *path_param(http_request *req, size_t *len, bool jid, const char *invalid) {
+/* The route's parameter (a session, TEXT, or a jid, JID), percent-decoded
+ * and checked like a body's string; NULL after answering 422 with
+ * `invalid`. */
+static const char *path_param(http_request *req, size_t *len, enum text_kind kind,
+                              const char *invalid) {
     const char *p = http_param(req, 0, len);
-    if (!p || !json_utf8_valid(p, *len) || !text_ok(p, *len, false) ||
-        (jid && !jid_valid(p, *len))) {
+    if (!p || !json_utf8_valid(p, *len) || !text_ok(kind, p, *len)) {
         resp_error(req, 422, "invalid", invalid);
         return NULL;
     }
     return p;
-}
-
-static bool role_ok(const char *role) {
-    return !role || !strcmp(role, "participant") || !strcmp(role, "moderator");
-}
-
-static bool email_ok(const char *email, size_t len) {
-    return !email || valid_email(email, len);
 }
 
 /* Appends "name", value to a script's field list when the value is given. */
@@ -168,20 +181,18 @@ static void set_field(const char **argv, size_t *lens, int *argc, const char *na
 
 /* ---- rooms ---- */
 
+/* POST /api/v1/rooms {name, session, jid}: created, or the session was
+ * ever taken (400 duplicate).  A live room holding the jid is ended first. */
 void prosody_room_create(http_request *req) {
     const char *name, *session, *jid;
     size_t namelen, sessionlen, jidlen;
     const struct text_field f[] = {
-        {"name", true, &name, &namelen},
-        {"session", true, &session, &sessionlen},
-        {"jid", true, &jid, &jidlen},
+        {"name", TEXT, true, &name, &namelen},
+        {"session", TEXT, true, &session, &sessionlen},
+        {"jid", JID, true, &jid, &jidlen},
     };
     if (read_body(req, f, 3, ROOM_INVALID) < 0)
         return;
-    if (!jid_valid(jid, jidlen)) {
-        resp_error(req, 422, "invalid", ROOM_INVALID);
-        return;
-    }
     size_t lens[6];
     const char *argv[6] = {
         key_entity_arena(&req->arena, "prosody-room", session, sessionlen, &lens[0]),
@@ -197,16 +208,15 @@ void prosody_room_create(http_request *req) {
     change(req, SCRIPT_prosody_room_create, room_created, 2, 6, argv, lens);
 }
 
+/* DELETE /api/v1/rooms/:session {jid}: the live room of that session and
+ * jid ends with its occupants; 404 no-room when there is none, 400
+ * duplicate when it has already ended. */
 void prosody_room_end(http_request *req) {
     size_t sessionlen, jidlen;
-    const char *jid, *session = path_param(req, &sessionlen, false, ROOM_INVALID);
-    const struct text_field f[] = {{"jid", true, &jid, &jidlen}};
+    const char *jid, *session = path_param(req, &sessionlen, TEXT, ROOM_INVALID);
+    const struct text_field f[] = {{"jid", JID, true, &jid, &jidlen}};
     if (!session || read_body(req, f, 1, ROOM_INVALID) < 0)
         return;
-    if (!jid_valid(jid, jidlen)) {
-        resp_error(req, 422, "invalid", ROOM_INVALID);
-        return;
-    }
     size_t lens[4];
     const char *argv[4] = {
         key_entity_arena(&req->arena, "prosody-room", session, sessionlen, &lens[0]), keys_prefix(),
@@ -217,6 +227,8 @@ void prosody_room_end(http_request *req) {
     change(req, SCRIPT_prosody_room_end, room_ended, 1, 4, argv, lens);
 }
 
+/* A room and an occupant as stored, in the order their objects show the
+ * fields (docs/prosody.md): every name is the hash's and the JSON's. */
 struct room {
     const char *name, *session, *jid, *created, *ended;
 };
@@ -245,28 +257,8 @@ static const struct record_field occupant_fields[] = {
 };
 #define NFIELDS(t) (sizeof t / sizeof t[0])
 
-static void occupant_write_json(json_writer *w, const struct occupant *o) {
-    json_w_obj_open(w);
-    json_w_key(w, "jid");
-    json_w_cstr(w, o->jid);
-    json_w_key(w, "roomJid");
-    json_w_cstr(w, o->room_jid);
-    json_w_key(w, "nick");
-    json_w_cstr(w, o->nick);
-    json_w_key(w, "role");
-    json_w_cstr(w, o->role);
-    record_str_or_null(w, "email", o->email);
-    record_str_or_null(w, "avatar", o->avatar);
-    record_str_or_null(w, "userAgent", o->user_agent);
-    record_str_or_null(w, "ip", o->ip);
-    json_w_key(w, "joinedAt");
-    json_w_cstr(w, o->joined);
-    record_str_or_null(w, "leftAt", o->left);
-    json_w_key(w, "updatedAt");
-    json_w_cstr(w, o->updated);
-    json_w_obj_close(w);
-}
-
+/* Answers prosody_room_read.lua's {room, {occupant, ...}}: the room object
+ * with every occupant it had, or 404 no-room for {}. */
 static void on_room(redisReply *reply, int err, void *ud) {
     http_request *req = ud;
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
@@ -285,15 +277,7 @@ static void on_room(redisReply *reply, int err, void *ud) {
     json_w_cstr(&r.w, "success");
     json_w_key(&r.w, "room");
     json_w_obj_open(&r.w);
-    json_w_key(&r.w, "name");
-    json_w_cstr(&r.w, room.name);
-    json_w_key(&r.w, "session");
-    json_w_cstr(&r.w, room.session);
-    json_w_key(&r.w, "jid");
-    json_w_cstr(&r.w, room.jid);
-    json_w_key(&r.w, "createdAt");
-    json_w_cstr(&r.w, room.created);
-    record_str_or_null(&r.w, "endedAt", room.ended);
+    record_write_fields(&r.w, room_fields, NFIELDS(room_fields), &room);
     json_w_key(&r.w, "occupants");
     json_w_arr_open(&r.w);
     const redisReply *occupants = reply->element[1];
@@ -301,17 +285,21 @@ static void on_room(redisReply *reply, int err, void *ud) {
         struct occupant o;
         if (record_read(occupant_fields, NFIELDS(occupant_fields), occupants->element[i], &o) ==
                 0 &&
-            o.jid[0])
-            occupant_write_json(&r.w, &o);
+            o.jid[0]) {
+            json_w_obj_open(&r.w);
+            record_write_fields(&r.w, occupant_fields, NFIELDS(occupant_fields), &o);
+            json_w_obj_close(&r.w);
+        }
     }
     json_w_arr_close(&r.w);
     json_w_obj_close(&r.w);
     json_resp_send(req, &r, 200);
 }
 
+/* GET /api/v1/rooms/:session, live or ended. */
 void prosody_room_get(http_request *req) {
     size_t sessionlen, keylen;
-    const char *session = path_param(req, &sessionlen, false, ROOM_INVALID);
+    const char *session = path_param(req, &sessionlen, TEXT, ROOM_INVALID);
     if (!session)
         return;
     const char *argv[1] = {
@@ -322,22 +310,23 @@ void prosody_room_get(http_request *req) {
 
 /* ---- occupants ---- */
 
+/* POST /api/v1/occupants: joins the live room holding roomJid (400 no-room
+ * otherwise) unless the jid is a live occupant anywhere (400 duplicate). */
 void prosody_occupant_create(http_request *req) {
     const char *v[8];
     size_t len[8];
-    static const char *const names[8] = {"jid",   "roomJid", "nick",      "role",
-                                         "email", "avatar",  "userAgent", "ip"};
-    struct text_field f[8];
-    for (size_t i = 0; i < 8; i++)
-        f[i] = (struct text_field){names[i], i < 4, &v[i], &len[i]};
+    const struct text_field f[8] = {
+        {"jid", JID, true, &v[0], &len[0]},
+        {"roomJid", JID, true, &v[1], &len[1]},
+        {"nick", TEXT, true, &v[2], &len[2]},
+        {"role", ROLE, true, &v[3], &len[3]},
+        {"email", EMAIL, false, &v[4], &len[4]},
+        {"avatar", TEXT_OR_EMPTY, false, &v[5], &len[5]},
+        {"userAgent", TEXT_OR_EMPTY, false, &v[6], &len[6]},
+        {"ip", TEXT_OR_EMPTY, false, &v[7], &len[7]},
+    };
     if (read_body(req, f, 8, OCCUPANT_INVALID) < 0)
         return;
-    /* v: jid, roomJid, nick, role, email, avatar, userAgent, ip */
-    if (!jid_valid(v[0], len[0]) || !jid_valid(v[1], len[1]) || !role_ok(v[3]) ||
-        !email_ok(v[4], len[4])) {
-        resp_error(req, 422, "invalid", OCCUPANT_INVALID);
-        return;
-    }
     const char *argv[3 + 16];
     size_t lens[3 + 16];
     argv[0] = key_entity_arena(&req->arena, "prosody-roomjid", v[1], len[1], &lens[0]);
@@ -347,7 +336,7 @@ void prosody_occupant_create(http_request *req) {
     int argc = 3;
     /* Every field, "" for an absent optional one. */
     for (size_t i = 0; i < 8; i++)
-        set_field(argv, lens, &argc, names[i], v[i] ? v[i] : "", v[i] ? len[i] : 0);
+        set_field(argv, lens, &argc, f[i].name, v[i] ? v[i] : "", len[i]);
     change(req, SCRIPT_prosody_occupant_create, occupant_created, 2, argc, argv, lens);
 }
 
@@ -372,42 +361,36 @@ static void occupant_change(http_request *req, const char *jid, size_t jidlen, c
     change(req, SCRIPT_prosody_occupant_change, answers, 1, 4 + n, argv, lens);
 }
 
+/* PUT /api/v1/occupants/:jid {roomJid, nick?, role?, email?}: sets the
+ * fields given on the live occupant (400 no-occupant when there is none). */
 void prosody_occupant_update(http_request *req) {
     size_t jidlen, len[4];
     const char *v[4]; /* roomJid, nick, role, email */
-    const char *jid = path_param(req, &jidlen, true, OCCUPANT_INVALID);
+    const char *jid = path_param(req, &jidlen, JID, OCCUPANT_INVALID);
     const struct text_field f[] = {
-        {"roomJid", true, &v[0], &len[0]},
-        {"nick", false, &v[1], &len[1]},
-        {"role", false, &v[2], &len[2]},
-        {"email", false, &v[3], &len[3]},
+        {"roomJid", JID, true, &v[0], &len[0]},
+        {"nick", TEXT, false, &v[1], &len[1]},
+        {"role", ROLE, false, &v[2], &len[2]},
+        {"email", EMAIL, false, &v[3], &len[3]},
     };
     if (!jid || read_body(req, f, 4, OCCUPANT_INVALID) < 0)
         return;
-    if (!jid_valid(v[0], len[0]) || (v[1] && !len[1]) || !role_ok(v[2]) ||
-        !email_ok(v[3], len[3])) {
-        resp_error(req, 422, "invalid", OCCUPANT_INVALID);
-        return;
-    }
     const char *more[6];
     size_t morelens[6];
     int n = 0;
-    set_field(more, morelens, &n, "nick", v[1], len[1]);
-    set_field(more, morelens, &n, "role", v[2], len[2]);
-    set_field(more, morelens, &n, "email", v[3], len[3]);
+    for (size_t i = 1; i < 4; i++)
+        set_field(more, morelens, &n, f[i].name, v[i], len[i]);
     occupant_change(req, jid, jidlen, "update", v[0], len[0], more, morelens, n, occupant_updated);
 }
 
+/* DELETE /api/v1/occupants/:jid {roomJid}: the live occupant leaves (400
+ * no-occupant when there is none); it stays in the room's history. */
 void prosody_occupant_destroy(http_request *req) {
     size_t jidlen, room_jid_len;
-    const char *room_jid, *jid = path_param(req, &jidlen, true, OCCUPANT_INVALID);
-    const struct text_field f[] = {{"roomJid", true, &room_jid, &room_jid_len}};
+    const char *room_jid, *jid = path_param(req, &jidlen, JID, OCCUPANT_INVALID);
+    const struct text_field f[] = {{"roomJid", JID, true, &room_jid, &room_jid_len}};
     if (!jid || read_body(req, f, 1, OCCUPANT_INVALID) < 0)
         return;
-    if (!jid_valid(room_jid, room_jid_len)) {
-        resp_error(req, 422, "invalid", OCCUPANT_INVALID);
-        return;
-    }
     occupant_change(req, jid, jidlen, "leave", room_jid, room_jid_len, NULL, NULL, 0,
                     occupant_destroyed);
 }

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from accounts_util import SECRET_HEX, ready, run_threads, server_env
+from accounts_util import DROP, SECRET_HEX, ready, run_threads, server_env
 from accounts_util import Api as AcctApi
 from harness import JSON_CT, request, wait_until
 
@@ -189,11 +189,7 @@ def occupant_body(room, **over):
             "role": "participant", "email": f"user{n}@example.com",
             "avatar": f"https://example.com/{n}.png", "userAgent": "Mozilla/5.0 (X11)",
             "ip": "192.0.2.7"}
-    body.update(over)
-    return {k: v for k, v in body.items() if v is not _DROP}
-
-
-_DROP = object()
+    return _apply(body, over)
 
 
 def new_occupant(api, room, **over):
@@ -457,7 +453,7 @@ def _not_strings(field):
 def _room_cases():
     cases = []
     for f in ("name", "session", "jid"):
-        cases.append((f"{f}-missing", {f: _DROP}))
+        cases.append((f"{f}-missing", {f: DROP}))
         cases.extend(_not_strings(f))
         cases.append((f"{f}-empty", {f: ""}))
         cases.append((f"{f}-too-long", {f: "x" * (MAX + 1)} if f != "jid"
@@ -477,13 +473,8 @@ ROOM_CASES = _room_cases()
 
 
 def _apply(body, over):
-    body = dict(body)
-    for k, v in over.items():
-        if v is _DROP:
-            body.pop(k, None)
-        else:
-            body[k] = v
-    return body
+    """body with over's members (DROP: left out)."""
+    return {k: v for k, v in {**body, **over}.items() if v is not DROP}
 
 
 @pytest.mark.parametrize("over", [c[1] for c in ROOM_CASES], ids=[c[0] for c in ROOM_CASES])
@@ -528,7 +519,7 @@ def test_unknown_fields_are_ignored(env):
     assert set(room_of(env.a.get_room(body["session"]))) == ROOM_KEYS
 
 
-ROOM_END_CASES = [("jid-missing", {"jid": _DROP})] + _not_strings("jid") + [
+ROOM_END_CASES = [("jid-missing", {"jid": DROP})] + _not_strings("jid") + [
     ("jid-empty", {"jid": ""}), ("jid-shape", {"jid": "no-at-sign"}),
     ("jid-too-long", {"jid": "x" * (MAX - 9) + "@conf.test"})]
 
@@ -583,7 +574,7 @@ def test_create_occupant_and_read_it(env):
 
 def test_occupant_optional_fields(env):
     room = new_room(env.a)
-    bare = new_occupant(env.a, room, email=_DROP, avatar=_DROP, userAgent=_DROP, ip=_DROP)
+    bare = new_occupant(env.a, room, email=DROP, avatar=DROP, userAgent=DROP, ip=DROP)
     nulls = new_occupant(env.a, room, email=None, avatar=None, userAgent=None, ip=None)
     empty = new_occupant(env.a, room, avatar="", userAgent="", ip="")
     got = room_of(env.a.get_room(room["session"]))
@@ -645,7 +636,7 @@ def test_rejoin_keeps_history(env):
 def _occupant_cases():
     cases = []
     for f in ("jid", "roomJid", "nick", "role"):
-        cases.append((f"{f}-missing", {f: _DROP}))
+        cases.append((f"{f}-missing", {f: DROP}))
         cases.extend(_not_strings(f))
         cases.append((f"{f}-empty", {f: ""}))
     cases += [("nick-too-long", {"nick": "n" * (MAX + 1)}),
@@ -741,7 +732,7 @@ def test_update_no_occupant(env):
     assert room_of(env.a.get_room(room["session"])) == gone
 
 
-UPDATE_CASES = [("roomJid-missing", {"roomJid": _DROP})] + _not_strings("roomJid") + [
+UPDATE_CASES = [("roomJid-missing", {"roomJid": DROP})] + _not_strings("roomJid") + [
     ("roomJid-empty", {"roomJid": ""}), ("roomJid-shape", {"roomJid": "room"}),
     ("roomJid-too-long", {"roomJid": "r" * (MAX - 6) + "@x.test"}),
     ("nick-empty", {"nick": ""}), ("nick-too-long", {"nick": "n" * (MAX + 1)}),
@@ -823,7 +814,7 @@ def test_destroy_no_occupant(env):
     assert room_of(env.a.get_room(room["session"])) == before
 
 
-DESTROY_CASES = [("roomJid-missing", {"roomJid": _DROP})] + _not_strings("roomJid") + [
+DESTROY_CASES = [("roomJid-missing", {"roomJid": DROP})] + _not_strings("roomJid") + [
     ("roomJid-empty", {"roomJid": ""}), ("roomJid-shape", {"roomJid": "room@"}),
     ("roomJid-too-long", {"roomJid": "r" * (MAX - 6) + "@x.test"})]
 

@@ -65,7 +65,7 @@ def main():
     ap.add_argument("--port", type=int)
     ap.add_argument("--offline", action="store_true", help="placeholders, no server")
     ap.add_argument("--events", type=int, default=100000)
-    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=250)
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--paths-out", required=True)
     args = ap.parse_args()

@@ -88,6 +88,14 @@ void streams_list(http_request *req);
 void streams_ping(http_request *req);
 int streams_init(void); /* the stream deadline kind */
 
+/* prosody.c (API.md §7, docs/prosody.md) */
+void prosody_room_create(http_request *req);
+void prosody_room_end(http_request *req);
+void prosody_room_get(http_request *req);
+void prosody_occupant_create(http_request *req);
+void prosody_occupant_update(http_request *req);
+void prosody_occupant_destroy(http_request *req);
+
 /* socket.c */
 void socket_auth(http_request *req);
 

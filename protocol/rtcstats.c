@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/buf.h"
+
 static const char *const issue_names[RTC_ISSUE_COUNT] = {
     "turn_used",         "tcp_used",           "ice_failed",
     "connection_failed", "getusermedia_error", "multiple_rejoins",
@@ -300,15 +302,12 @@ static struct rtc_update *next_update(struct updates *u, const char *field, cons
 /* Writes the decimal digits of m, at least `width` of them (zero-padded), at
  * p; returns the end. */
 static char *digits(char *p, uint64_t m, int width) {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + m % 10);
-        m /= 10;
-    } while (m || n < width);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    char tmp[20];
+    size_t n = buf_u64_digits(tmp, m);
+    for (; (size_t)width > n; width--)
+        *p++ = '0';
+    memcpy(p, tmp, n);
+    return p + n;
 }
 
 /* Numbers are formatted by hand: a sample makes dozens of them and this is

@@ -86,7 +86,7 @@ const struct route routes[] = {
     ROUTE(GET, "/events", events_get, GUEST, TOKEN_IN_QUERY),
 
 /* Telemetry apps (API.md §6.3) and the SDK's routes (§6.1), these also under /v1 */
-#define SDK .auth = AUTH_NONE, .flags = ROUTE_V1_ALIAS
+#define SDK .auth = AUTH_NONE, .flags = ROUTE_V1_ALIAS | ROUTE_CORS_ANY
 #define MIB .body_limit = 1048576
     ROUTE(POST, "/apps", apps_create, ACCOUNT),
     ROUTE(GET, "/apps/:id", apps_get, ACCOUNT),

@@ -40,11 +40,15 @@ end
 
 -- Check: every named connection is this conference's; stats need one that
 -- has not ended; a changed track must exist.
-local created = {}
+local created, known = {}, {}
 for _, e in ipairs(events) do
   local conn, eff = e[3], e[8]
   if conn ~= '' and not created[conn] then
-    local c = redis.call('HMGET', base .. ':conn:' .. conn, 'conference', 'endMs')
+    local c = known[conn]
+    if not c then
+      c = redis.call('HMGET', base .. ':conn:' .. conn, 'conference', 'endMs')
+      known[conn] = c
+    end
     if c[1] ~= conf then return {'err', 'connection_not_found'} end
     if eff == 'X' and c[2] then return {'err', 'connection_ended'} end
   elseif (eff == 'X' or eff == 'R' or eff == 'T') and conn == '' then
@@ -78,7 +82,7 @@ local function end_session(at)
 end
 
 local stream = ckey .. ':events'
-local answer = {'ok'}
+local answer, touched = {'ok'}, {}
 for _, e in ipairs(events) do
   local cat, typ, conn, peer, at, eff = e[1], e[2], e[3], e[4], tonumber(e[5]), e[8]
   local a, b, c, d = e[9], e[10], e[11], e[12]
@@ -142,7 +146,7 @@ for _, e in ipairs(events) do
   if conn ~= '' then
     fields[#fields + 1] = 'n'
     fields[#fields + 1] = conn
-    tm_touch(base .. ':conn:' .. conn)
+    touched[conn] = true
   end
   if peer ~= '' then
     fields[#fields + 1] = 'r'
@@ -155,5 +159,6 @@ for _, e in ipairs(events) do
   end
   redis.call('XADD', stream, '*', unpack(fields))
 end
+for conn in pairs(touched) do tm_touch(base .. ':conn:' .. conn) end
 for _, key in ipairs({stream, ckey, skey, ckey .. ':live', skey .. ':conns'}) do tm_touch(key) end
 return answer

@@ -347,3 +347,17 @@ def test_store_down_is_a_fast_503_the_sdk_retries(make_onair, redis_server):
             assert r.elapsed < 2, r.elapsed
     finally:
         redis_server.resume()
+
+
+def test_browsers_on_any_site_may_call_the_sdk_routes(tm):
+    _, _, app = tm.owner_with_app()
+    sdk = tm.sdk(app, root="/v1")
+    origin = {"Origin": "https://customer.example"}
+    r = sdk.post("/initialize", {"apiKey": app["api_key"], "conferenceId": new_id("c"),
+                                 "userId": "u"}, token=False, headers=origin)
+    assert r.status == 200 and r.header("Access-Control-Allow-Origin") == origin["Origin"], r
+    sdk.token = r.json()["token"]
+    r = sdk.send("OPTIONS", "/stats", raw=b"", headers={
+        **origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert r.status == 204 and r.header("Access-Control-Allow-Origin") == origin["Origin"], r

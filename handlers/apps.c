@@ -178,7 +178,7 @@ static void app_access(http_request *req, const char *action, int nextra, const 
     key_entity(app, "app", id, idlen, NULL);
     if (!strcmp(action, "reset"))
         new_api_key(key);
-    const char *argv[7 + 8] = {app,
+    const char *argv[8 + 8] = {app, /* the fixed 8, then up to 4 updated fields and values */
                                action,
                                me->id,
                                account_is_admin(me) ? "1" : "0",

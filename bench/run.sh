@@ -689,6 +689,8 @@ ingest_scenario() {
     verdict=$(awk -v p="$per_core" -v m="$min_mb" 'BEGIN { print (p >= m ? "ok" : "BELOW") }')
   fi
   ingest_rows+=("$name|$bytes|${f[1]}|$mbs|${f[7]}|$per_core|>=$min_mb $verdict|$redis_us|$nginx_mbs|${f[3]}|${f[5]}")
+}
+
 # The Prosody scenarios (docs/prosody.md): the component's service token, and
 # one room (with BENCH_PROSODY_OCCUPANTS occupants) made by their set-up.
 # prosody_room reads that room (GET /api/v1/rooms/:session); prosody_join

@@ -67,14 +67,20 @@ void buf_printf(buf *b, const char *fmt, ...) {
     va_end(ap);
 }
 
-void buf_append_u64(buf *b, unsigned long long v) {
+size_t buf_u64_digits(char *out, unsigned long long v) {
     char tmp[20];
     size_t i = sizeof tmp;
     do {
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    buf_append(b, tmp + i, sizeof tmp - i);
+    memcpy(out, tmp + i, sizeof tmp - i);
+    return sizeof tmp - i;
+}
+
+void buf_append_u64(buf *b, unsigned long long v) {
+    char tmp[20];
+    buf_append(b, tmp, buf_u64_digits(tmp, v));
 }
 
 void buf_append_i64(buf *b, long long v) {

@@ -33,6 +33,9 @@ void buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(prin
 
 /* Decimal integer, without printf. */
 void buf_append_u64(buf *b, unsigned long long v);
+/* Writes v in decimal at out (room for 20 bytes), without printf or NUL;
+ * returns how many bytes. */
+size_t buf_u64_digits(char *out, unsigned long long v);
 void buf_append_i64(buf *b, long long v);
 
 /* Empties the buffer, keeping its memory. */

@@ -167,7 +167,9 @@ void apps_create(http_request *req) {
 }
 
 /* Runs app_access.lua for the route's app: `extra` field/value pairs for
- * an update. */
+ * an update (at most APP_UPDATE_ARGS strings). */
+#define APP_ACCESS_ARGS 8
+#define APP_UPDATE_ARGS 8
 static void app_access(http_request *req, const char *action, int nextra, const char **extra) {
     size_t idlen;
     const char *id = id_param(req, &idlen, "No such app");
@@ -178,17 +180,18 @@ static void app_access(http_request *req, const char *action, int nextra, const 
     key_entity(app, "app", id, idlen, NULL);
     if (!strcmp(action, "reset"))
         new_api_key(key);
-    const char *argv[8 + 8] = {app,
-                               action,
-                               me->id,
-                               account_is_admin(me) ? "1" : "0",
-                               me->organization,
-                               account_can_log_in(me) ? "1" : "0",
-                               keys_prefix(),
-                               key};
+    const char *argv[APP_ACCESS_ARGS + APP_UPDATE_ARGS] = {app,
+                                                           action,
+                                                           me->id,
+                                                           account_is_admin(me) ? "1" : "0",
+                                                           me->organization,
+                                                           account_can_log_in(me) ? "1" : "0",
+                                                           keys_prefix(),
+                                                           key};
     for (int i = 0; i < nextra; i++)
-        argv[8 + i] = extra[i];
-    if (rds_eval(srv.redis, SCRIPT_app_access, on_app, req, 1, 8 + nextra, argv, NULL) < 0)
+        argv[APP_ACCESS_ARGS + i] = extra[i];
+    if (rds_eval(srv.redis, SCRIPT_app_access, on_app, req, 1, APP_ACCESS_ARGS + nextra, argv,
+                 NULL) < 0)
         resp_unavailable(req);
 }
 
@@ -225,7 +228,7 @@ void apps_update(http_request *req) {
                         "must be whole milliseconds, 1000..3600000");
         return;
     }
-    const char *extra[8];
+    const char *extra[APP_UPDATE_ARGS];
     int n = 0;
     if (name)
         extra[n++] = "name", extra[n++] = name;

@@ -4,8 +4,11 @@
 #include "protocol/rtcstats.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "core/buf.h"
 
 static const char *const issue_names[RTC_ISSUE_COUNT] = {
     "turn_used",         "tcp_used",           "ice_failed",
@@ -43,17 +46,34 @@ static bool key_is(const json_doc *doc, int k, const char *name, size_t n) {
     return len > n && memchr(raw, '\\', len) && json_string_eq(doc, k, name);
 }
 
-/* The numeric members of one report that a reader wants: names[i] goes to
- * vals[i], and bit i of the result says it was there as a finite number. */
+/* Where a report member's value goes in the sample (lwan-style table):
+ * added to an int64_t counter of the media kind, kept as the largest of a
+ * double gauge (with its `has` flag), or taken as a candidate sample time. */
+enum sink { SINK_NONE, SINK_SUM, SINK_MAX, SINK_TIME };
+
+/* A numeric member a reader wants. */
 struct wanted {
     const char *name;
     size_t len;
+    enum sink sink;
+    size_t off, has_off; /* in struct rtc_media */
 };
 #define WANT(s)                                                                                    \
-    { s, sizeof s - 1 }
+    { s, sizeof s - 1, SINK_NONE, 0, 0 }
+#define SUM(s, field)                                                                              \
+    { s, sizeof s - 1, SINK_SUM, offsetof(struct rtc_media, field), 0 }
+#define MAX(s, field, has)                                                                         \
+    {                                                                                              \
+        s, sizeof s - 1, SINK_MAX, offsetof(struct rtc_media, field),                              \
+            offsetof(struct rtc_media, has)                                                        \
+    }
+#define TIME(s)                                                                                    \
+    { s, sizeof s - 1, SINK_TIME, 0, 0 }
+#define WANTED_MAX 6
 
 /* Reads the wanted numeric members of object `obj` in one pass over its
- * members (the last duplicate wins, as json_get does).  A member of another
+ * members (the last duplicate wins, as json_get does) into vals; bit i of
+ * the result says w[i] was there as a finite number.  A member of another
  * type is treated as absent. */
 static unsigned read_numbers(const json_doc *doc, int obj, const struct wanted *w, size_t nw,
                              double *vals) {
@@ -100,11 +120,62 @@ static void keep_max(bool *has, double *into, double v) {
     *has = true;
 }
 
-/* Calls fn on every object element of the array m.dir (m: {inbound, outbound}). */
-typedef void (*report_fn)(const json_doc *doc, int report, struct rtc_sample *s,
-                          struct rtc_media *m);
+/* One list of RTP reports: its members and the flag saying it was read. */
+struct report_kind {
+    const struct wanted *wanted;
+    size_t n;
+    size_t flag_off; /* in struct rtc_media */
+};
 
-static void each_report(const json_doc *doc, int kind, const char *dir, report_fn fn,
+/* inbound-rtp: what we received of the peer's media. */
+static const struct wanted inbound_members[] = {
+    SUM("packetsReceived", packets_received),
+    SUM("bytesReceived", bytes_received),
+    SUM("packetsLost", packets_lost),
+    MAX("jitter", jitter_s, has_jitter),
+    TIME("timestamp"),
+};
+/* outbound-rtp: what we sent. */
+static const struct wanted outbound_members[] = {
+    SUM("packetsSent", packets_sent),
+    SUM("bytesSent", bytes_sent),
+    TIME("timestamp"),
+};
+/* remote-inbound-rtp: the peer's view of what we sent. */
+static const struct wanted remote_inbound_members[] = {
+    SUM("packetsLost", remote_packets_lost),
+    MAX("roundTripTime", rtt_s, has_rtt),
+    TIME("timestamp"),
+};
+#define REPORT_KIND(members, flag)                                                                 \
+    { members, sizeof members / sizeof *members, offsetof(struct rtc_media, flag) }
+_Static_assert(sizeof inbound_members / sizeof *inbound_members <= WANTED_MAX, "the largest list");
+static const struct report_kind inbound = REPORT_KIND(inbound_members, has_in);
+static const struct report_kind outbound = REPORT_KIND(outbound_members, has_out);
+static const struct report_kind remote_inbound = REPORT_KIND(remote_inbound_members, has_remote_in);
+
+/* Folds one report into the sample and its media kind m. */
+static void read_report(const json_doc *doc, int r, const struct report_kind *k,
+                        struct rtc_sample *s, struct rtc_media *m) {
+    double v[WANTED_MAX];
+    unsigned have = read_numbers(doc, r, k->wanted, k->n, v);
+    char *base = (char *)m;
+    *(bool *)(base + k->flag_off) = true;
+    for (size_t i = 0; i < k->n; i++) {
+        if (!(have & 1u << i))
+            continue;
+        const struct wanted *w = &k->wanted[i];
+        if (w->sink == SINK_SUM)
+            *(int64_t *)(base + w->off) += counter(v[i]);
+        else if (w->sink == SINK_MAX)
+            keep_max((bool *)(base + w->has_off), (double *)(base + w->off), v[i]);
+        else if (w->sink == SINK_TIME)
+            note_time(s, v[i]);
+    }
+}
+
+/* Reads every object element of the array kind.dir as a report of k. */
+static void each_report(const json_doc *doc, int kind, const char *dir, const struct report_kind *k,
                         struct rtc_sample *s, struct rtc_media *m) {
     int arr = json_get(doc, kind, dir);
     if (json_type(doc, arr) != JSON_ARRAY)
@@ -112,77 +183,16 @@ static void each_report(const json_doc *doc, int kind, const char *dir, report_f
     int e = arr + 1;
     for (uint32_t i = 0; i < doc->tok[arr].size; i++, e = json_next(doc, e))
         if (json_type(doc, e) == JSON_OBJECT)
-            fn(doc, e, s, m);
-}
-
-static const struct wanted inbound_members[] = {
-    WANT("packetsReceived"), WANT("bytesReceived"), WANT("packetsLost"),
-    WANT("jitter"),          WANT("timestamp"),
-};
-
-/* An inbound-rtp report: what we received of the peer's media. */
-static void read_inbound(const json_doc *doc, int r, struct rtc_sample *s, struct rtc_media *m) {
-    double v[5];
-    unsigned have = read_numbers(doc, r, inbound_members, 5, v);
-    m->has_in = true;
-    if (have & 1)
-        m->packets_received += counter(v[0]);
-    if (have & 2)
-        m->bytes_received += counter(v[1]);
-    if (have & 4)
-        m->packets_lost += counter(v[2]);
-    if (have & 8)
-        keep_max(&m->has_jitter, &m->jitter_s, v[3]);
-    if (have & 16)
-        note_time(s, v[4]);
-}
-
-static const struct wanted outbound_members[] = {
-    WANT("packetsSent"),
-    WANT("bytesSent"),
-    WANT("timestamp"),
-};
-
-/* An outbound-rtp report: what we sent. */
-static void read_outbound(const json_doc *doc, int r, struct rtc_sample *s, struct rtc_media *m) {
-    double v[3];
-    unsigned have = read_numbers(doc, r, outbound_members, 3, v);
-    m->has_out = true;
-    if (have & 1)
-        m->packets_sent += counter(v[0]);
-    if (have & 2)
-        m->bytes_sent += counter(v[1]);
-    if (have & 4)
-        note_time(s, v[2]);
-}
-
-static const struct wanted remote_inbound_members[] = {
-    WANT("packetsLost"),
-    WANT("roundTripTime"),
-    WANT("timestamp"),
-};
-
-/* A remote-inbound-rtp report: the peer's view of what we sent. */
-static void read_remote_inbound(const json_doc *doc, int r, struct rtc_sample *s,
-                                struct rtc_media *m) {
-    double v[3];
-    unsigned have = read_numbers(doc, r, remote_inbound_members, 3, v);
-    m->has_remote_in = true;
-    if (have & 1)
-        m->remote_packets_lost += counter(v[0]);
-    if (have & 2)
-        keep_max(&m->has_rtt, &m->rtt_s, v[1]);
-    if (have & 4)
-        note_time(s, v[2]);
+            read_report(doc, e, k, s, m);
 }
 
 /* data.<kind>.{inbound,outbound} and, when present, data.remote.<kind>.inbound. */
 static void read_kind(const json_doc *doc, int data, int remote, const char *name,
                       struct rtc_sample *s, struct rtc_media *m) {
     int kind = json_get(doc, data, name);
-    each_report(doc, kind, "inbound", read_inbound, s, m);
-    each_report(doc, kind, "outbound", read_outbound, s, m);
-    each_report(doc, json_get(doc, remote, name), "inbound", read_remote_inbound, s, m);
+    each_report(doc, kind, "inbound", &inbound, s, m);
+    each_report(doc, kind, "outbound", &outbound, s, m);
+    each_report(doc, json_get(doc, remote, name), "inbound", &remote_inbound, s, m);
 }
 
 static enum rtc_cand_type cand_type(const json_doc *doc, int cand) {
@@ -209,13 +219,15 @@ static const struct wanted pair_members[] = {
     WANT("availableIncomingBitrate"),
     WANT("timestamp"),
 };
+#define PAIR_WANTED (sizeof pair_members / sizeof *pair_members)
+_Static_assert(PAIR_WANTED <= WANTED_MAX, "read_numbers' values fit");
 
 /* data.connection: the selected candidate pair with its local and remote
  * candidates copied in.  A local candidate over TCP, or a relay reached
  * over TCP/TLS (relayProtocol), is TCP. */
 static void read_pair(const json_doc *doc, int pair, struct rtc_sample *s) {
-    double v[6];
-    unsigned have = read_numbers(doc, pair, pair_members, 6, v);
+    double v[WANTED_MAX];
+    unsigned have = read_numbers(doc, pair, pair_members, PAIR_WANTED, v);
     if ((have & 3) == 3) {
         s->has_pair_bytes = true;
         s->pair_bytes_sent = counter(v[0]);
@@ -300,15 +312,12 @@ static struct rtc_update *next_update(struct updates *u, const char *field, cons
 /* Writes the decimal digits of m, at least `width` of them (zero-padded), at
  * p; returns the end. */
 static char *digits(char *p, uint64_t m, int width) {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + m % 10);
-        m /= 10;
-    } while (m || n < width);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    char tmp[20];
+    size_t n = buf_u64_digits(tmp, m);
+    for (; (size_t)width > n; width--)
+        *p++ = '0';
+    memcpy(p, tmp, n);
+    return p + n;
 }
 
 /* Numbers are formatted by hand: a sample makes dozens of them and this is

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/log.h"
 
 #define BACKOFF_MIN_MS 50
@@ -590,15 +591,8 @@ static void handshake_step(redisReply *reply, int err, void *ud) {
 
 /* Writes lead, n in decimal and CRLF at p; returns the end. */
 static char *put_header(char *p, char lead, size_t n) {
-    char tmp[24];
-    int k = 0;
     *p++ = lead;
-    do {
-        tmp[k++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    while (k)
-        *p++ = tmp[--k];
+    p += buf_u64_digits(p, n);
     *p++ = '\r';
     *p++ = '\n';
     return p;

@@ -25,7 +25,7 @@ run_build() {
     cmake -S "$root" -B "$dir" -DONAIR_WERROR=ON "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
     echo "== ${name}: ctest" >&2
-    if ! (cd "$dir" && ctest --output-on-failure --timeout 900); then
+    if ! (cd "$dir" && ctest --output-on-failure); then
         echo "== ${name}: FAILED" >&2
         failed=1
     fi

@@ -42,6 +42,7 @@ struct config {
     uint64_t gig_confirm_timeout_ms;
     uint64_t stream_accept_timeout_ms;
     uint64_t ping_timeout_ms;
+    uint64_t chat_idle_ms;
     uint64_t telemetry_retention_s;
 
     /* HTTP limits */

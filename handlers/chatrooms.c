@@ -1,0 +1,508 @@
+/* Two-person chat rooms with camera state (API.md §8, docs/chatrooms.md):
+ * adding the pair's room, writing to it, listing and selecting rooms,
+ * stopping one, the camera switch, and the idle deadline that makes a
+ * silent room inactive.
+ *
+ * Each change is one script (chatroom_*.lua) that checks membership and
+ * writes atomically, publishing its events in the same step; the scripts
+ * answer a room as one member sees it (lib/chatroom.lua's view) and this
+ * file writes it as the seed's detail. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/conn.h"
+#include "core/server.h"
+#include "handlers/auth.h"
+#include "handlers/events.h"
+#include "handlers/handlers.h"
+#include "handlers/records.h"
+#include "storage/keys.h"
+
+#define ROOM_KIND "room"    /* reaper kind and key kind */
+#define ROOMS_MAX "100"     /* rooms per account, at most (docs/chatrooms.md) */
+#define MESSAGES_KEPT "100" /* messages kept per room, the newest */
+#define MESSAGE_MAX_CHARS 4000
+#define ROOM_ID_MAX_DIGITS 15
+
+#define NO_ROOM "No such room"
+
+/* Now as unix seconds with microseconds: the seed's `activity`. */
+static void now_seconds(char out[32]) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(out, 32, "%lld.%06ld", (long long)ts.tv_sec, ts.tv_nsec / 1000);
+}
+
+/* The route's room id (digits, no leading zero), or NULL after answering 404. */
+static const char *room_param(http_request *req, size_t *len) {
+    const char *id = http_param(req, 0, len);
+    bool ok = id && *len && *len <= ROOM_ID_MAX_DIGITS && id[0] != '0';
+    for (size_t i = 0; ok && i < *len; i++)
+        ok = id[i] >= '0' && id[i] <= '9';
+    if (!ok) {
+        resp_error(req, 404, "not-found", NO_ROOM);
+        return NULL;
+    }
+    return id;
+}
+
+/* The script's word, a tagged reply's first element, or NULL. */
+static const char *outcome_of(const redisReply *reply, int err) {
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
+        return NULL;
+    return reply->element[0]->str;
+}
+
+static bool is_int(const redisReply *r) {
+    return r->type == REDIS_REPLY_INTEGER;
+}
+
+static bool is_str(const redisReply *r) {
+    return r->type == REDIS_REPLY_STRING;
+}
+
+/* Writes a view (lib/chatroom.lua) as the detail of API.md §8:
+ * {abonent_id, id, is_current, is_active, is_low_account, activity,
+ * is_abonent_camera, messages:{"<id>":{..., is_readed}}}.  Returns -1, having
+ * written nothing, when the reply is not a view. */
+static int write_detail(json_writer *w, const redisReply *v) {
+    if (v->type != REDIS_REPLY_ARRAY || v->elements != 8 || !is_int(v->element[0]) ||
+        !is_str(v->element[1]) || !is_int(v->element[2]) || !is_int(v->element[3]) ||
+        !is_int(v->element[4]) || !is_str(v->element[5]) || !is_int(v->element[6]) ||
+        v->element[7]->type != REDIS_REPLY_ARRAY)
+        return -1;
+    const redisReply *msgs = v->element[7];
+    for (size_t i = 0; i < msgs->elements; i++)
+        if (!is_str(msgs->element[i]) || msgs->element[i]->len < 8)
+            return -1;
+    json_w_obj_open(w);
+    json_w_key(w, "abonent_id");
+    json_w_str(w, v->element[1]->str, v->element[1]->len);
+    json_w_key(w, "id");
+    json_w_int(w, v->element[0]->integer);
+    json_w_key(w, "is_current");
+    json_w_bool(w, v->element[2]->integer);
+    json_w_key(w, "is_active");
+    json_w_bool(w, v->element[3]->integer);
+    json_w_key(w, "is_low_account");
+    json_w_bool(w, v->element[4]->integer);
+    json_w_key(w, "activity");
+    json_w_raw(w, v->element[5]->str, v->element[5]->len);
+    json_w_key(w, "is_abonent_camera");
+    json_w_bool(w, v->element[6]->integer);
+    json_w_key(w, "messages");
+    json_w_obj_open(w);
+    for (size_t i = 0; i < msgs->elements; i++) {
+        /* "<0|1>{"id":N,...": the read flag, then the JSON less its brace. */
+        const char *m = msgs->element[i]->str;
+        const char *digits = m + 7;
+        json_w_keyn(w, digits, strspn(digits, "0123456789"));
+        json_w_raw(w, m + 1, msgs->element[i]->len - 1);
+        buf_appends(w->b, m[0] == '1' ? ",\"is_readed\":true}" : ",\"is_readed\":false}");
+    }
+    json_w_obj_close(w);
+    json_w_obj_close(w);
+    return 0;
+}
+
+/* Answers a {'ok', view} reply with the detail, or the script's refusal
+ * (`missing`: the 404's message). */
+static void respond_detail(http_request *req, const redisReply *reply, int err,
+                           const char *missing) {
+    const char *outcome = outcome_of(reply, err);
+    if (outcome && auth_refused(req, outcome))
+        return;
+    if (outcome && !strcmp(outcome, "not-found")) {
+        resp_error(req, 404, "not-found", missing);
+        return;
+    }
+    if (outcome && !strcmp(outcome, "full")) {
+        resp_error(req, 409, "conflict", "An account has at most " ROOMS_MAX " rooms");
+        return;
+    }
+    buf b;
+    buf_init(&b, &req->arena);
+    json_writer w;
+    json_w_init(&w, &b);
+    if (!outcome || strcmp(outcome, "ok") || reply->elements != 2 ||
+        write_detail(&w, reply->element[1]) < 0) {
+        resp_unavailable(req);
+        return;
+    }
+    resp_json(req, 200, &b);
+}
+
+/* Whether a body's account id is the caller's. */
+static bool is_caller(const char *id, size_t len, const char *me, size_t melen) {
+    return len == melen && memcmp(id, me, len) == 0;
+}
+
+/* ---- POST /room/add ---- */
+
+static void on_added(redisReply *reply, int err, void *ud) {
+    respond_detail(ud, reply, err, "No such account");
+}
+
+void chatrooms_add(http_request *req) {
+    json_doc doc;
+    if (handler_parse_json(req, &doc) < 0)
+        return;
+    const char *owner, *abonent;
+    size_t ownerlen, abonentlen;
+    const struct json_field fields[] = {
+        {.name = "owner",
+         .type = JSON_STRING,
+         .required = true,
+         .out = &owner,
+         .len_out = &ownerlen},
+        {.name = "abonent",
+         .type = JSON_STRING,
+         .required = true,
+         .out = &abonent,
+         .len_out = &abonentlen},
+    };
+    if (handler_extract(req, &doc, fields, 2) < 0)
+        return;
+    const char *me = req->account->id;
+    if (!is_caller(owner, ownerlen, me, strlen(me))) {
+        resp_error(req, 403, "forbidden", "owner must be your own id");
+        return;
+    }
+    if (is_caller(abonent, abonentlen, me, strlen(me))) {
+        handler_invalid(req, 422, "invalid", "abonent", "must not be the owner");
+        return;
+    }
+    if (!is_uuid(abonent, abonentlen)) {
+        resp_error(req, 404, "not-found", "No such account");
+        return;
+    }
+    /* The pair's index names the two ids in order, whoever adds it. */
+    bool mefirst = strcmp(me, abonent) < 0;
+    char acct[KEY_MAX], other[KEY_MAX], pair[KEY_MAX], name[96], secs[32], iso[32];
+    key_entity(acct, "acct", me, strlen(me), NULL);
+    key_entity(other, "acct", abonent, abonentlen, NULL);
+    snprintf(name, sizeof name, "roompair:%s:%s", mefirst ? me : abonent, mefirst ? abonent : me);
+    key_named(pair, name);
+    now_seconds(secs);
+    now_iso(iso);
+    const char *argv[9] = {acct, other, pair, keys_prefix(), me, abonent, secs, iso, ROOMS_MAX};
+    if (rds_eval(srv.redis, SCRIPT_chatroom_add, on_added, req, 3, 9, argv, NULL) < 0)
+        resp_unavailable(req);
+}
+
+/* ---- POST /room/message (and POST /room/list) ---- */
+
+static void on_written(redisReply *reply, int err, void *ud) {
+    respond_detail(ud, reply, err, NO_ROOM);
+}
+
+/* The token's claims only (AUTH_CLAIMS): the script checks them with the
+ * account, then writes, in one round trip. */
+void chatrooms_message(http_request *req) {
+    json_doc doc;
+    if (handler_parse_json(req, &doc) < 0)
+        return;
+    int author;
+    double room;
+    const char *message;
+    size_t msglen;
+    const struct json_field fields[] = {
+        {.name = "author", .type = JSON_OBJECT, .required = true, .out = &author},
+        {.name = "room_id", .type = JSON_NUMBER, .required = true, .out = &room},
+        {.name = "message",
+         .type = JSON_STRING,
+         .required = true,
+         .min_len = 1,
+         .max_len = MESSAGE_MAX_CHARS,
+         .chars = true,
+         .out = &message,
+         .len_out = &msglen},
+    };
+    if (handler_extract(req, &doc, fields, 3) < 0)
+        return;
+    const char *author_id;
+    size_t author_len;
+    const struct json_field author_fields[] = {
+        {.name = "id",
+         .type = JSON_STRING,
+         .required = true,
+         .out = &author_id,
+         .len_out = &author_len},
+    };
+    const char *field, *reason;
+    if (json_extract(&doc, author, &req->arena, author_fields, 1, &field, &reason) < 0) {
+        handler_invalid(req, 422, "invalid", "author.id", reason);
+        return;
+    }
+    if (room < 1 || room > 1e15 || room != (double)(long long)room) {
+        handler_invalid(req, 422, "invalid", "room_id", "must be a positive whole number");
+        return;
+    }
+    const struct claims *cl = req->claims;
+    if (!is_caller(author_id, author_len, cl->sub, cl->sublen)) {
+        resp_error(req, 403, "forbidden", "author.id must be your own id");
+        return;
+    }
+    buf text;
+    buf_init(&text, &req->arena);
+    json_escape(&text, message, msglen);
+    char id[24], key[KEY_MAX], acct[KEY_MAX], revoked[KEY_MAX], gen[24], secs[32], iso[32], due[24];
+    size_t idlen = (size_t)snprintf(id, sizeof id, "%lld", (long long)room);
+    struct events_target t;
+    events_target(&t, "acct", cl->sub, cl->sublen);
+    size_t lens[14];
+    lens[0] = key_entity(acct, "acct", cl->sub, cl->sublen, NULL);
+    lens[1] = token_revoked_key(revoked, cl->jti, cl->jtilen);
+    lens[2] = key_entity(key, ROOM_KIND, id, idlen, NULL);
+    snprintf(gen, sizeof gen, "%lld", (long long)cl->gen);
+    now_seconds(secs);
+    now_iso(iso);
+    snprintf(due, sizeof due, "%llu", (unsigned long long)(now_ms() + srv.cfg.chat_idle_ms));
+    const char *argv[14] = {acct,      revoked, key, keys_prefix(), cl->sub,       gen,    id,
+                            text.data, secs,    iso, due,           MESSAGES_KEPT, t.keep, t.ttl};
+    for (size_t i = 3; i < 14; i++)
+        lens[i] = i == 4 ? cl->sublen : i == 7 ? text.len : strlen(argv[i]);
+    if (rds_eval(srv.redis, SCRIPT_chatroom_message, on_written, req, 3, 14, argv, lens) < 0)
+        resp_unavailable(req);
+}
+
+/* ---- GET /room/list, GET /room/select/:id ---- */
+
+/* Writes the contacts of a list reply: contacts_ids, online_ids and
+ * contact_users.  Returns -1, having written nothing, when the reply is
+ * not a list of contacts. */
+static int write_contacts(json_writer *w, const redisReply *contacts) {
+    for (size_t i = 0; i < contacts->elements; i++) {
+        const redisReply *c = contacts->element[i];
+        if (c->type != REDIS_REPLY_ARRAY || c->elements != 6 || !is_str(c->element[0]))
+            return -1;
+    }
+    json_w_key(w, "contacts_ids");
+    json_w_arr_open(w);
+    for (size_t i = 0; i < contacts->elements; i++)
+        json_w_cstr(w, contacts->element[i]->element[0]->str);
+    json_w_arr_close(w);
+    json_w_key(w, "online_ids");
+    json_w_arr_open(w);
+    for (size_t i = 0; i < contacts->elements; i++) {
+        redisReply *const *c = contacts->element[i]->element;
+        if (is_str(c[4]) && !strcmp(c[4]->str, "1"))
+            json_w_cstr(w, c[0]->str);
+    }
+    json_w_arr_close(w);
+    json_w_key(w, "contact_users");
+    json_w_obj_open(w);
+    for (size_t i = 0; i < contacts->elements; i++) {
+        redisReply *const *c = contacts->element[i]->element;
+        const char *name = is_str(c[1]) ? c[1]->str : "";
+        json_w_key(w, c[0]->str);
+        json_w_obj_open(w);
+        json_w_key(w, "id");
+        json_w_cstr(w, c[0]->str);
+        record_str_or_null(w, "username", name);
+        json_w_key(w, "firstName");
+        json_w_cstr(w, is_str(c[2]) ? c[2]->str : "");
+        json_w_key(w, "lastName");
+        json_w_cstr(w, is_str(c[3]) ? c[3]->str : "");
+        json_w_key(w, "is_online");
+        json_w_bool(w, is_str(c[4]) && !strcmp(c[4]->str, "1"));
+        json_w_key(w, "is_camera");
+        json_w_bool(w, is_str(c[5]) && !strcmp(c[5]->str, "1"));
+        json_w_obj_close(w);
+    }
+    json_w_obj_close(w);
+    return 0;
+}
+
+/* Writes a list reply's rooms (room_ids, rooms) into `w`, an open object;
+ * -1 when a room is not a view. */
+static int write_rooms(json_writer *w, const redisReply *views) {
+    json_w_key(w, "room_ids");
+    json_w_arr_open(w);
+    for (size_t i = 0; i < views->elements; i++) {
+        const redisReply *v = views->element[i];
+        if (v->type != REDIS_REPLY_ARRAY || v->elements < 1 || !is_int(v->element[0]))
+            return -1;
+        json_w_int(w, v->element[0]->integer);
+    }
+    json_w_arr_close(w);
+    json_w_key(w, "rooms");
+    json_w_obj_open(w);
+    for (size_t i = 0; i < views->elements; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", views->element[i]->element[0]->integer);
+        json_w_key(w, id);
+        if (write_detail(w, views->element[i]) < 0)
+            return -1;
+    }
+    json_w_obj_close(w);
+    return 0;
+}
+
+static void on_listed(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    const char *outcome = outcome_of(reply, err);
+    if (outcome && !strcmp(outcome, "not-found")) {
+        resp_error(req, 404, "not-found", NO_ROOM);
+        return;
+    }
+    if (!outcome || strcmp(outcome, "ok") || reply->elements != 4 || !is_str(reply->element[1]) ||
+        reply->element[2]->type != REDIS_REPLY_ARRAY ||
+        reply->element[3]->type != REDIS_REPLY_ARRAY) {
+        resp_unavailable(req);
+        return;
+    }
+    struct json_resp r;
+    json_resp_begin(req, &r);
+    if (write_rooms(&r.w, reply->element[2]) < 0 || write_contacts(&r.w, reply->element[3]) < 0) {
+        resp_unavailable(req);
+        return;
+    }
+    json_w_key(&r.w, "current_room");
+    const redisReply *current = reply->element[1];
+    if (current->len)
+        json_w_raw(&r.w, current->str, current->len);
+    else
+        json_w_null(&r.w);
+    json_resp_send(req, &r, 200);
+}
+
+/* Runs chatroom_list.lua for the caller, selecting `room` first when not "". */
+static void list(http_request *req, const char *room, size_t roomlen) {
+    const char *me = req->account->id;
+    char acct[KEY_MAX], rooms[KEY_MAX];
+    size_t lens[6];
+    lens[0] = key_entity(acct, "acct", me, strlen(me), NULL);
+    lens[1] = key_entity(rooms, "acct", me, strlen(me), ":rooms");
+    const char *argv[6] = {acct, rooms, keys_prefix(), me, room, ROOMS_MAX};
+    for (size_t i = 2; i < 6; i++)
+        lens[i] = i == 4 ? roomlen : strlen(argv[i]);
+    if (rds_eval(srv.redis, SCRIPT_chatroom_list, on_listed, req, 2, 6, argv, lens) < 0)
+        resp_unavailable(req);
+}
+
+void chatrooms_list(http_request *req) {
+    list(req, "", 0);
+}
+
+void chatrooms_select(http_request *req) {
+    size_t len;
+    const char *id = room_param(req, &len);
+    if (id)
+        list(req, id, len);
+}
+
+/* ---- GET /room/stop/:id ---- */
+
+static void on_stopped(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    const char *outcome = outcome_of(reply, err);
+    if (outcome && !strcmp(outcome, "not-found"))
+        resp_error(req, 404, "not-found", NO_ROOM);
+    else if (outcome && !strcmp(outcome, "ok"))
+        resp_json_str(req, 200, "{\"status\":0,\"message\":\"Ok\"}");
+    else
+        resp_unavailable(req);
+}
+
+void chatrooms_stop(http_request *req) {
+    size_t len;
+    const char *id = room_param(req, &len);
+    if (!id)
+        return;
+    const char *me = req->account->id;
+    struct events_target t; /* for the log's limits */
+    events_target(&t, "acct", me, strlen(me));
+    char key[KEY_MAX];
+    size_t lens[6];
+    lens[0] = key_entity(key, ROOM_KIND, id, len, NULL);
+    const char *argv[6] = {key, keys_prefix(), me, id, t.keep, t.ttl};
+    for (size_t i = 1; i < 6; i++)
+        lens[i] = i == 3 ? len : strlen(argv[i]);
+    if (rds_eval(srv.redis, SCRIPT_chatroom_stop, on_stopped, req, 1, 6, argv, lens) < 0)
+        resp_unavailable(req);
+}
+
+/* ---- GET /webrtc/cameraOn, /webrtc/cameraOff ---- */
+
+static void on_camera(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    if (err || !reply || reply->type != REDIS_REPLY_INTEGER) {
+        resp_unavailable(req);
+        return;
+    }
+    bool on = req->ctx != NULL;
+    resp_json_str(req, 200, on ? "{\"camera_on\":\"ok\"}" : "{\"camera_off\":\"ok\"}");
+}
+
+/* Sets the caller's camera state and tells its contacts when it changed. */
+static void camera(http_request *req, bool on) {
+    const char *me = req->account->id;
+    req->ctx = on ? req : NULL;
+    struct events_target t; /* for the log's limits */
+    events_target(&t, "acct", me, strlen(me));
+    buf data;
+    buf_init(&data, &req->arena);
+    json_writer w;
+    json_w_init(&w, &data);
+    json_w_obj_open(&w);
+    json_w_key(&w, "account_id");
+    json_w_cstr(&w, me);
+    json_w_key(&w, "is_camera");
+    json_w_bool(&w, on);
+    json_w_obj_close(&w);
+    char acct[KEY_MAX], rooms[KEY_MAX];
+    key_entity(acct, "acct", me, strlen(me), NULL);
+    key_entity(rooms, "acct", me, strlen(me), ":rooms");
+    buf_appendc(&data, '\0');
+    const char *argv[8] = {acct,      rooms,  keys_prefix(), on ? "1" : "0",
+                           data.data, t.keep, t.ttl,         ROOMS_MAX};
+    if (rds_eval(srv.redis, SCRIPT_chatroom_camera, on_camera, req, 2, 8, argv, NULL) < 0)
+        resp_unavailable(req);
+}
+
+void chatrooms_camera_on(http_request *req) {
+    camera(req, true);
+}
+
+void chatrooms_camera_off(http_request *req) {
+    camera(req, false);
+}
+
+/* ---- idleness ---- */
+
+struct room {
+    const char *id, *a, *b;
+};
+
+static const struct record_field room_fields[] = {
+    {"id", offsetof(struct room, id)},
+    {"a", offsetof(struct room, a)},
+    {"b", offsetof(struct room, b)},
+};
+
+/* A room's idle deadline fired: it is inactive now; both members are told. */
+static void idled(arena *a, const char *what, const redisReply *entity) {
+    struct room r;
+    if (record_read(room_fields, sizeof room_fields / sizeof room_fields[0], entity, &r) < 0 ||
+        !r.id[0])
+        return;
+    buf data;
+    buf_init(&data, a);
+    buf_appends(&data, "{\"action\":\"");
+    buf_appends(&data, what);
+    buf_appends(&data, "\",\"room_id\":");
+    buf_appends(&data, r.id);
+    buf_appendc(&data, '}');
+    const char *members[2] = {r.a, r.b};
+    events_notify_many("acct", members, 2, "room", data.data, data.len);
+}
+
+static const struct record_expiry room_expiry = {ROOM_KIND, SCRIPT_chatroom_idle, idled};
+
+int chatrooms_init(void) {
+    return record_expiry_register(&room_expiry);
+}

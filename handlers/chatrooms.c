@@ -64,48 +64,79 @@ static bool is_str(const redisReply *r) {
     return r->type == REDIS_REPLY_STRING;
 }
 
-/* Writes a view (lib/chatroom.lua) as the detail of API.md §8:
- * {abonent_id, id, is_current, is_active, is_low_account, activity,
- * is_abonent_camera, messages:{"<id>":{..., is_readed}}}.  Returns -1, having
- * written nothing, when the reply is not a view. */
-static int write_detail(json_writer *w, const redisReply *v) {
-    if (v->type != REDIS_REPLY_ARRAY || v->elements != 8 || !is_int(v->element[0]) ||
-        !is_str(v->element[1]) || !is_int(v->element[2]) || !is_int(v->element[3]) ||
-        !is_int(v->element[4]) || !is_str(v->element[5]) || !is_int(v->element[6]) ||
-        v->element[7]->type != REDIS_REPLY_ARRAY)
-        return -1;
-    const redisReply *msgs = v->element[7];
-    for (size_t i = 0; i < msgs->elements; i++)
-        if (!is_str(msgs->element[i]) || msgs->element[i]->len < 8)
-            return -1;
+/* A view (lib/chatroom.lua): {id, abonent id, is_current, is_active,
+ * is_low_account, activity, is_abonent_camera, my letter, my mark, the
+ * abonent's mark, {stored message, ...}}. */
+enum {
+    V_ID,
+    V_ABONENT,
+    V_CURRENT,
+    V_ACTIVE,
+    V_LOW,
+    V_ACTIVITY,
+    V_CAMERA,
+    V_MINE,
+    V_MY_MARK,
+    V_THEIR_MARK,
+    V_MESSAGES,
+    V_COUNT
+};
+
+/* A stored message: "<a|b>{"id":N,..." less the closing brace. */
+#define STORED_ID_AT 7 /* strlen("a{\"id\":") */
+
+static bool is_view(const redisReply *v) {
+    if (v->type != REDIS_REPLY_ARRAY || v->elements != V_COUNT)
+        return false;
+    redisReply *const *e = v->element;
+    if (!is_int(e[V_ID]) || !is_str(e[V_ABONENT]) || !is_int(e[V_CURRENT]) ||
+        !is_int(e[V_ACTIVE]) || !is_int(e[V_LOW]) || !is_str(e[V_ACTIVITY]) ||
+        !is_int(e[V_CAMERA]) || !is_str(e[V_MINE]) || e[V_MINE]->len != 1 ||
+        !is_int(e[V_MY_MARK]) || !is_int(e[V_THEIR_MARK]) ||
+        e[V_MESSAGES]->type != REDIS_REPLY_ARRAY)
+        return false;
+    for (size_t i = 0; i < e[V_MESSAGES]->elements; i++)
+        if (!is_str(e[V_MESSAGES]->element[i]) || e[V_MESSAGES]->element[i]->len <= STORED_ID_AT)
+            return false;
+    return true;
+}
+
+/* Writes a view as the detail of API.md §8: {abonent_id, id, is_current,
+ * is_active, is_low_account, activity, is_abonent_camera,
+ * messages:{"<id>":{..., is_readed}}}.  A message is read when its id is at
+ * most the mark of the member who did not write it.  The view must pass
+ * is_view. */
+static void write_detail(json_writer *w, const redisReply *v) {
+    redisReply *const *e = v->element;
     json_w_obj_open(w);
     json_w_key(w, "abonent_id");
-    json_w_str(w, v->element[1]->str, v->element[1]->len);
+    json_w_str(w, e[V_ABONENT]->str, e[V_ABONENT]->len);
     json_w_key(w, "id");
-    json_w_int(w, v->element[0]->integer);
+    json_w_int(w, e[V_ID]->integer);
     json_w_key(w, "is_current");
-    json_w_bool(w, v->element[2]->integer);
+    json_w_bool(w, e[V_CURRENT]->integer);
     json_w_key(w, "is_active");
-    json_w_bool(w, v->element[3]->integer);
+    json_w_bool(w, e[V_ACTIVE]->integer);
     json_w_key(w, "is_low_account");
-    json_w_bool(w, v->element[4]->integer);
+    json_w_bool(w, e[V_LOW]->integer);
     json_w_key(w, "activity");
-    json_w_raw(w, v->element[5]->str, v->element[5]->len);
+    json_w_raw(w, e[V_ACTIVITY]->str, e[V_ACTIVITY]->len);
     json_w_key(w, "is_abonent_camera");
-    json_w_bool(w, v->element[6]->integer);
+    json_w_bool(w, e[V_CAMERA]->integer);
     json_w_key(w, "messages");
     json_w_obj_open(w);
+    const redisReply *msgs = e[V_MESSAGES];
     for (size_t i = 0; i < msgs->elements; i++) {
-        /* "<0|1>{"id":N,...": the read flag, then the JSON less its brace. */
-        const char *m = msgs->element[i]->str;
-        const char *digits = m + 7;
+        const char *m = msgs->element[i]->str, *digits = m + STORED_ID_AT;
+        long long id = strtoll(digits, NULL, 10);
+        long long mark =
+            m[0] == e[V_MINE]->str[0] ? e[V_THEIR_MARK]->integer : e[V_MY_MARK]->integer;
         json_w_keyn(w, digits, strspn(digits, "0123456789"));
         json_w_raw(w, m + 1, msgs->element[i]->len - 1);
-        buf_appends(w->b, m[0] == '1' ? ",\"is_readed\":true}" : ",\"is_readed\":false}");
+        buf_appends(w->b, id <= mark ? ",\"is_readed\":true}" : ",\"is_readed\":false}");
     }
     json_w_obj_close(w);
     json_w_obj_close(w);
-    return 0;
 }
 
 /* Answers a {'ok', view} reply with the detail, or the script's refusal
@@ -123,15 +154,15 @@ static void respond_detail(http_request *req, const redisReply *reply, int err,
         resp_error(req, 409, "conflict", "An account has at most " ROOMS_MAX " rooms");
         return;
     }
+    if (!outcome || strcmp(outcome, "ok") || reply->elements != 2 || !is_view(reply->element[1])) {
+        resp_unavailable(req);
+        return;
+    }
     buf b;
     buf_init(&b, &req->arena);
     json_writer w;
     json_w_init(&w, &b);
-    if (!outcome || strcmp(outcome, "ok") || reply->elements != 2 ||
-        write_detail(&w, reply->element[1]) < 0) {
-        resp_unavailable(req);
-        return;
-    }
+    write_detail(&w, reply->element[1]);
     resp_json(req, 200, &b);
 }
 
@@ -271,77 +302,97 @@ void chatrooms_message(http_request *req) {
 
 /* ---- GET /room/list, GET /room/select/:id ---- */
 
-/* Writes the contacts of a list reply: contacts_ids, online_ids and
- * contact_users.  Returns -1, having written nothing, when the reply is
- * not a list of contacts. */
-static int write_contacts(json_writer *w, const redisReply *contacts) {
+/* Whether each contact of a list reply is {id, username, firstName,
+ * lastName, online, isCamera} with an id. */
+static bool are_contacts(const redisReply *contacts) {
     for (size_t i = 0; i < contacts->elements; i++) {
         const redisReply *c = contacts->element[i];
         if (c->type != REDIS_REPLY_ARRAY || c->elements != 6 || !is_str(c->element[0]))
-            return -1;
+            return false;
+    }
+    return true;
+}
+
+/* A contact field that is "1". */
+static bool flag(const redisReply *r) {
+    return is_str(r) && !strcmp(r->str, "1");
+}
+
+/* Writes contacts_ids, online_ids and contact_users: the contacts in the
+ * order of the rooms (each is the abonent of one room). */
+static void write_contacts(json_writer *w, arena *a, const redisReply *const *rooms, size_t nrooms,
+                           const redisReply *contacts) {
+    const redisReply **order = arena_alloc(a, (nrooms ? nrooms : 1) * sizeof *order);
+    size_t n = 0;
+    for (size_t i = 0; i < nrooms; i++) {
+        const char *abonent = rooms[i]->element[V_ABONENT]->str;
+        for (size_t j = 0; j < contacts->elements; j++)
+            if (!strcmp(contacts->element[j]->element[0]->str, abonent))
+                order[n++] = contacts->element[j];
     }
     json_w_key(w, "contacts_ids");
     json_w_arr_open(w);
-    for (size_t i = 0; i < contacts->elements; i++)
-        json_w_cstr(w, contacts->element[i]->element[0]->str);
+    for (size_t i = 0; i < n; i++)
+        json_w_cstr(w, order[i]->element[0]->str);
     json_w_arr_close(w);
     json_w_key(w, "online_ids");
     json_w_arr_open(w);
-    for (size_t i = 0; i < contacts->elements; i++) {
-        redisReply *const *c = contacts->element[i]->element;
-        if (is_str(c[4]) && !strcmp(c[4]->str, "1"))
-            json_w_cstr(w, c[0]->str);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (flag(order[i]->element[4]))
+            json_w_cstr(w, order[i]->element[0]->str);
     json_w_arr_close(w);
     json_w_key(w, "contact_users");
     json_w_obj_open(w);
-    for (size_t i = 0; i < contacts->elements; i++) {
-        redisReply *const *c = contacts->element[i]->element;
-        const char *name = is_str(c[1]) ? c[1]->str : "";
+    for (size_t i = 0; i < n; i++) {
+        redisReply *const *c = order[i]->element;
         json_w_key(w, c[0]->str);
         json_w_obj_open(w);
         json_w_key(w, "id");
         json_w_cstr(w, c[0]->str);
-        record_str_or_null(w, "username", name);
+        record_str_or_null(w, "username", is_str(c[1]) ? c[1]->str : "");
         json_w_key(w, "firstName");
         json_w_cstr(w, is_str(c[2]) ? c[2]->str : "");
         json_w_key(w, "lastName");
         json_w_cstr(w, is_str(c[3]) ? c[3]->str : "");
         json_w_key(w, "is_online");
-        json_w_bool(w, is_str(c[4]) && !strcmp(c[4]->str, "1"));
+        json_w_bool(w, flag(c[4]));
         json_w_key(w, "is_camera");
-        json_w_bool(w, is_str(c[5]) && !strcmp(c[5]->str, "1"));
+        json_w_bool(w, flag(c[5]));
         json_w_obj_close(w);
     }
     json_w_obj_close(w);
-    return 0;
 }
 
-/* Writes a list reply's rooms (room_ids, rooms) into `w`, an open object;
- * -1 when a room is not a view. */
-static int write_rooms(json_writer *w, const redisReply *views) {
+/* Views, newest activity first; the larger id first on a tie. */
+static int by_activity(const void *x, const void *y) {
+    redisReply *const *a = (*(const redisReply *const *)x)->element;
+    redisReply *const *b = (*(const redisReply *const *)y)->element;
+    double da = strtod(a[V_ACTIVITY]->str, NULL), db = strtod(b[V_ACTIVITY]->str, NULL);
+    if (da != db)
+        return da < db ? 1 : -1;
+    return a[V_ID]->integer < b[V_ID]->integer ? 1 : -1;
+}
+
+/* Writes room_ids and rooms, in the order given. */
+static void write_rooms(json_writer *w, const redisReply *const *order, size_t n) {
     json_w_key(w, "room_ids");
     json_w_arr_open(w);
-    for (size_t i = 0; i < views->elements; i++) {
-        const redisReply *v = views->element[i];
-        if (v->type != REDIS_REPLY_ARRAY || v->elements < 1 || !is_int(v->element[0]))
-            return -1;
-        json_w_int(w, v->element[0]->integer);
-    }
+    for (size_t i = 0; i < n; i++)
+        json_w_int(w, order[i]->element[V_ID]->integer);
     json_w_arr_close(w);
     json_w_key(w, "rooms");
     json_w_obj_open(w);
-    for (size_t i = 0; i < views->elements; i++) {
+    for (size_t i = 0; i < n; i++) {
         char id[24];
-        snprintf(id, sizeof id, "%lld", views->element[i]->element[0]->integer);
+        snprintf(id, sizeof id, "%lld", order[i]->element[V_ID]->integer);
         json_w_key(w, id);
-        if (write_detail(w, views->element[i]) < 0)
-            return -1;
+        write_detail(w, order[i]);
     }
     json_w_obj_close(w);
-    return 0;
 }
 
+/* Answers {room_ids, rooms, contacts_ids, online_ids, contact_users,
+ * current_room} from a list reply, rooms newest activity first. */
 static void on_listed(redisReply *reply, int err, void *ud) {
     http_request *req = ud;
     const char *outcome = outcome_of(reply, err);
@@ -351,16 +402,25 @@ static void on_listed(redisReply *reply, int err, void *ud) {
     }
     if (!outcome || strcmp(outcome, "ok") || reply->elements != 4 || !is_str(reply->element[1]) ||
         reply->element[2]->type != REDIS_REPLY_ARRAY ||
-        reply->element[3]->type != REDIS_REPLY_ARRAY) {
+        reply->element[3]->type != REDIS_REPLY_ARRAY || !are_contacts(reply->element[3])) {
         resp_unavailable(req);
         return;
     }
+    const redisReply *views = reply->element[2];
+    size_t n = views->elements;
+    const redisReply **order = arena_alloc(&req->arena, (n ? n : 1) * sizeof *order);
+    for (size_t i = 0; i < n; i++) {
+        if (!is_view(views->element[i])) {
+            resp_unavailable(req);
+            return;
+        }
+        order[i] = views->element[i];
+    }
+    qsort(order, n, sizeof *order, by_activity);
     struct json_resp r;
     json_resp_begin(req, &r);
-    if (write_rooms(&r.w, reply->element[2]) < 0 || write_contacts(&r.w, reply->element[3]) < 0) {
-        resp_unavailable(req);
-        return;
-    }
+    write_rooms(&r.w, order, n);
+    write_contacts(&r.w, &req->arena, order, n, reply->element[3]);
     json_w_key(&r.w, "current_room");
     const redisReply *current = reply->element[1];
     if (current->len)

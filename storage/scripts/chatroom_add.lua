@@ -3,7 +3,8 @@
 -- deployment's counter), becomes the caller's current room.  Both members'
 -- room sets are capped, so a list reads a bounded number of rooms.
 -- KEYS[1] the caller's account   KEYS[2] the abonent's account
--- KEYS[3] the pair's index (the unordered pair of ids -> room id)
+-- KEYS[3] the pair's index (the unordered pair of ids -> room id); an account's
+-- rooms are a sorted set, creation time (unix seconds) -> room id
 -- ARGV[1] key prefix   ARGV[2] caller id   ARGV[3] abonent id
 -- ARGV[4] now (unix seconds, float)   ARGV[5] now (ISO)   ARGV[6] rooms per account, at most
 -- Returns {'ok', view (lib/chatroom.lua)} | {'not-found'} (no abonent) | {'full'}

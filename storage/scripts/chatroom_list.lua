@@ -1,6 +1,7 @@
 --! lib: chatroom
--- GET /room/list and GET /room/select/:id: the caller's rooms, newest
--- activity first (at most ARGV[4]), and its contacts (the other members).
+-- GET /room/list and GET /room/select/:id: the caller's rooms (at most
+-- ARGV[4], the newest; handlers/chatrooms.c orders them by activity), and
+-- its contacts (the other members).
 -- Selecting a room makes it the caller's current room and marks every
 -- message the other member wrote in it read.
 -- KEYS[1] the caller's account   KEYS[2] its rooms (sorted set: activity -> room id)

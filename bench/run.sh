@@ -25,6 +25,9 @@
 #                                            dealers are created once (Argon2id: ~15 min)
 #                                            and cached; see bench/stream_setup.py,
 #                                            bench/stream_expiry.py and BENCH_STREAM_* below
+#   BENCH_ONLY=room_message bench/run.sh     POST /room/message by the members of 100
+#                                            chat rooms in turn (BENCH_ROOM_PAIRS), against
+#                                            nginx; accounts as for ping (cached)
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
 #                                            (bench/gig_driver is still built)
@@ -614,6 +617,38 @@ stream_expiry_scenario() {
   stream_rows+=("$name|$(kv streams "$out")|$(kv live "$out")|$(kv expired "$out")|$(kv p50_ms "$out")|${p99:--}|$(kv max_ms "$out")|<=${max_p99}ms $verdict|$(kv sse_received "$out")/$(kv sse "$out")|$(kv sse_p50_ms "$out")|$(kv sse_p99_ms "$out")|$(kv sse_max_ms "$out")|$(kv burst_s "$out")")
 }
 
+# --- chat rooms (API.md §8) -----------------------------------------------------
+
+# room_message: ROOM_PAIRS pairs of accounts (bench/stream_setup.py's cached
+# dealers, under the stream scenarios' settings), each pair with its room
+# (bench/room_setup.py); wrk POSTs /room/message as every member in turn
+# (bench/room_message.lua), so each request checks another token and writes
+# to another room, which tells the other member (an event). nginx gets the
+# same requests (the file onair's set-up wrote, when it ran first).
+readonly ROOM_PAIRS="${BENCH_ROOM_PAIRS:-100}"
+setup_room_message() {
+  local reqs="$tmp/room-messages.txt"
+  script_args+=("$reqs")
+  [[ $1 == onair ]] || return 0
+  log "room_message: $ROOM_PAIRS rooms of 2 accounts (from $STREAM_CACHE, or created)"
+  # A fresh server makes its bootstrap admin a moment after it first answers.
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until post /auth "{\"email\":\"$STREAM_ADMIN_EMAIL\",\"password\":\"$STREAM_ADMIN_PASSWORD\"}" \
+    >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "room_message: the bootstrap admin cannot log in"
+    sleep 0.2
+  done
+  "$BENCH_DIR/stream_setup.py" --port "$server_port" --redis-sock "$redis_sock" \
+    --prefix "$STREAM_PREFIX" --cache "$STREAM_CACHE" --source-root "$ROOT" \
+    --admin-email "$STREAM_ADMIN_EMAIL" --admin-password "$STREAM_ADMIN_PASSWORD" \
+    --orgs "$STREAM_ORGS" --dealers $((2 * ROOM_PAIRS)) --out "$tmp/room-accounts.json" \
+    2>&1 >/dev/null | tee -a "$results/stream_setup.log" >&2 ||
+    die "room_message: bench/stream_setup.py failed (see $results/stream_setup.log)"
+  "$BENCH_DIR/room_setup.py" --port "$server_port" --accounts "$tmp/room-accounts.json" \
+    --pairs "$ROOM_PAIRS" --out "$reqs" >/dev/null ||
+    die "room_message: bench/room_setup.py failed"
+}
+
 # --- report --------------------------------------------------------------------
 
 print_summary() {
@@ -766,6 +801,7 @@ scenarios() {
   gig_env gig_scenario gig_lifecycle 2000
   stream_env scenario ping /ping ping.lua 0.5 -t2 -c64
   stream_env stream_expiry_scenario stream_expiry 1000
+  stream_env scenario room_message /room/message room_message.lua 0.4 -t2 -c64
 }
 
 # --- main ----------------------------------------------------------------------

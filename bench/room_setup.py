@@ -5,19 +5,19 @@ Takes bench/stream_setup.py's accounts (--accounts, its --out JSON: cached
 dealers, which may chat like any account), pairs them (dealer 2i with 2i+1),
 has the first of each pair add the pair's room (POST /room/add, which reuses
 it when it exists), and writes one request per member to --out, one a line:
-"<token>\\t<JSON body of POST /room/message>", for bench/room_message.lua.
+"<token>\\t<JSON body of POST /room/message>", for bench/ping.lua.
 
 Human-readable lines go to stderr; the last line of stdout is key=value pairs.
 """
 import argparse
-import asyncio
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from setup_common import Failure, log, request, run_requests, set_log_name  # noqa: E402
+from setup_common import (Failure, log, request, run_reporting, run_requests,  # noqa: E402
+                          set_log_name)
 
 MESSAGE = "Is the blue one still available? Could you show me the back seats, please?"
 
@@ -48,17 +48,8 @@ def main():
     ap.add_argument("--port", type=int, required=True, help="onair on 127.0.0.1:PORT")
     ap.add_argument("--accounts", required=True, help="bench/stream_setup.py --out JSON")
     ap.add_argument("--pairs", type=int, required=True, help="rooms (pairs of accounts)")
-    ap.add_argument("--out", required=True, help="the requests for bench/room_message.lua")
-    args = ap.parse_args()
-    out, rc = {}, 0
-    try:
-        out = asyncio.run(run(args))
-    except Failure as e:
-        log(f"FAILED: {e}")
-        rc = 1
-    out["ok"] = int(rc == 0)
-    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
-    return rc
+    ap.add_argument("--out", required=True, help="the requests for bench/ping.lua")
+    return run_reporting(run(ap.parse_args()), {})
 
 
 if __name__ == "__main__":

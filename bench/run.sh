@@ -622,9 +622,10 @@ stream_expiry_scenario() {
 # room_message: ROOM_PAIRS pairs of accounts (bench/stream_setup.py's cached
 # dealers, under the stream scenarios' settings), each pair with its room
 # (bench/room_setup.py); wrk POSTs /room/message as every member in turn
-# (bench/room_message.lua), so each request checks another token and writes
-# to another room, which tells the other member (an event). nginx gets the
-# same requests (the file onair's set-up wrote, when it ran first).
+# (bench/ping.lua, with the messages' bodies), so each request checks another
+# token and writes to another room, which tells the other member (an event).
+# nginx gets the same requests (the file onair's set-up wrote, when it ran
+# first).
 readonly ROOM_PAIRS="${BENCH_ROOM_PAIRS:-100}"
 setup_room_message() {
   local reqs="$tmp/room-messages.txt"
@@ -801,7 +802,7 @@ scenarios() {
   gig_env gig_scenario gig_lifecycle 2000
   stream_env scenario ping /ping ping.lua 0.5 -t2 -c64
   stream_env stream_expiry_scenario stream_expiry 1000
-  stream_env scenario room_message /room/message room_message.lua 0.4 -t2 -c64
+  stream_env scenario room_message /room/message ping.lua 0.4 -t2 -c64
 }
 
 # --- main ----------------------------------------------------------------------

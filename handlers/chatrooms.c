@@ -504,22 +504,13 @@ static void camera(http_request *req, bool on) {
     req->ctx = on ? req : NULL;
     struct events_target t; /* for the log's limits */
     events_target(&t, "acct", me, strlen(me));
-    buf data;
-    buf_init(&data, &req->arena);
-    json_writer w;
-    json_w_init(&w, &data);
-    json_w_obj_open(&w);
-    json_w_key(&w, "account_id");
-    json_w_cstr(&w, me);
-    json_w_key(&w, "is_camera");
-    json_w_bool(&w, on);
-    json_w_obj_close(&w);
-    char acct[KEY_MAX], rooms[KEY_MAX];
+    char data[96], acct[KEY_MAX], rooms[KEY_MAX]; /* account ids are UUIDs */
+    snprintf(data, sizeof data, "{\"account_id\":\"%s\",\"is_camera\":%s}", me,
+             on ? "true" : "false");
     key_entity(acct, "acct", me, strlen(me), NULL);
     key_entity(rooms, "acct", me, strlen(me), ":rooms");
-    buf_appendc(&data, '\0');
-    const char *argv[8] = {acct,      rooms,  keys_prefix(), on ? "1" : "0",
-                           data.data, t.keep, t.ttl,         ROOMS_MAX};
+    const char *argv[8] = {acct, rooms,  keys_prefix(), on ? "1" : "0",
+                           data, t.keep, t.ttl,         ROOMS_MAX};
     if (rds_eval(srv.redis, SCRIPT_chatroom_camera, on_camera, req, 2, 8, argv, NULL) < 0)
         resp_unavailable(req);
 }
@@ -550,15 +541,12 @@ static void idled(arena *a, const char *what, const redisReply *entity) {
     if (record_read(room_fields, sizeof room_fields / sizeof room_fields[0], entity, &r) < 0 ||
         !r.id[0])
         return;
-    buf data;
-    buf_init(&data, a);
-    buf_appends(&data, "{\"action\":\"");
-    buf_appends(&data, what);
-    buf_appends(&data, "\",\"room_id\":");
-    buf_appends(&data, r.id);
-    buf_appendc(&data, '}');
+    char data[96]; /* `what` is the script's word, the id digits */
+    int n = snprintf(data, sizeof data, "{\"action\":\"%s\",\"room_id\":%s}", what, r.id);
+    if (n < 0 || (size_t)n >= sizeof data)
+        return;
     const char *members[2] = {r.a, r.b};
-    events_notify_many("acct", members, 2, "room", data.data, data.len);
+    events_notify_many("acct", members, 2, "room", data, (size_t)n);
 }
 
 static const struct record_expiry room_expiry = {ROOM_KIND, SCRIPT_chatroom_idle, idled};

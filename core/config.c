@@ -9,12 +9,13 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/cors.h"
 #include "core/log.h"
 
 enum kind { K_STR, K_U64, K_BOOL };
 
 /* How to check a value beyond its type. */
-enum check { C_NONE, C_LISTEN, C_REDIS, C_SECRET, C_LEVEL, C_CIDRS, C_PROVIDER };
+enum check { C_NONE, C_LISTEN, C_REDIS, C_SECRET, C_LEVEL, C_CIDRS, C_PROVIDER, C_ORIGINS };
 
 struct setting {
     const char *flag; /* without the leading "--" */
@@ -40,6 +41,8 @@ static const struct setting settings[] = {
     S("key-prefix", "ONAIR_KEY_PREFIX", key_prefix, "onair:", C_NONE, "prefix of every Redis key"),
     S("trusted-proxies", "ONAIR_TRUSTED_PROXIES", trusted_proxies, NULL, C_CIDRS,
       "CIDRs whose X-Forwarded-For is believed"),
+    S("cors-origins", "ONAIR_CORS_ORIGINS", cors_origins, NULL, C_ORIGINS,
+      "origins browsers may call from (scheme://host[:port],...; *: any)"),
     S("secret", "ONAIR_SECRET", secret, NULL, C_SECRET, "hex, >= 32 bytes; signs every token"),
     S("admin-email", "ONAIR_ADMIN_EMAIL", admin_email, NULL, C_NONE,
       "admin account ensured at start"),
@@ -221,6 +224,11 @@ static int check_value(const struct setting *s, const char *v, char *err, size_t
     case C_PROVIDER:
         if (strcmp(v, "jitsi") && strcmp(v, "opentok"))
             return fail(err, errlen, "onair: %s: '%s' is not jitsi or opentok", s->flag, v);
+        return 0;
+    case C_ORIGINS:
+        if (cors_check(v) < 0)
+            return fail(err, errlen, "onair: %s: not origins (scheme://host[:port],... or *): %s",
+                        s->flag, v);
         return 0;
     case C_CIDRS: {
         char tmp[1024];

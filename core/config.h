@@ -17,6 +17,7 @@ struct config {
     char *redis;      /* redis://[user:pass@]host:port[/db] or unix:///path */
     char *key_prefix; /* prefix of every Redis key */
     char *trusted_proxies;
+    char *cors_origins;
 
     /* Secrets and identity */
     char *secret; /* hex, >= 32 bytes decoded; NULL: generated and kept in Redis */

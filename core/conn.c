@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cors.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/server.h"
@@ -238,6 +239,15 @@ static bool respond(http_request *req, int status, const char *content_type,
                   status);
     bool queued = !c->closing;
     if (queued) {
+        buf cors;
+        buf_init(&cors, &req->arena);
+        cors_headers(req, &cors);
+        if (cors.len) {
+            if (extra_headers)
+                buf_appends(&cors, extra_headers);
+            buf_append(&cors, "", 1);
+            extra_headers = cors.data;
+        }
         http_write_head(&c->out, status, req->keep_alive, req->http_minor, content_type,
                         stream ? HTTP_NO_LENGTH : len, extra_headers);
         if (!req->head)
@@ -457,13 +467,24 @@ static void dispatch(struct conn *c) {
     if (req->match.route) {
         router_run(req);
     } else if (req->match.allow) {
-        char allow[128], hdr[160];
+        char allow[128];
         router_allow_header(req->match.allow, allow, sizeof allow);
-        snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-        buf b;
-        buf_init(&b, &req->arena);
-        http_error_body(&b, "method-not-allowed", "Method not allowed on this path");
-        resp_send(req, 405, "application/json; charset=utf-8", hdr, b.data, b.len);
+        buf hdr;
+        buf_init(&hdr, &req->arena);
+        buf_appends(&hdr, "Allow: ");
+        buf_appends(&hdr, allow);
+        buf_appends(&hdr, "\r\n");
+        if (req->method == HTTP_OPTIONS) {
+            cors_preflight_headers(req, allow, &hdr);
+            buf_append(&hdr, "", 1);
+            resp_send(req, 204, "application/json; charset=utf-8", hdr.data, "", 0);
+        } else {
+            buf_append(&hdr, "", 1);
+            buf b;
+            buf_init(&b, &req->arena);
+            http_error_body(&b, "method-not-allowed", "Method not allowed on this path");
+            resp_send(req, 405, "application/json; charset=utf-8", hdr.data, b.data, b.len);
+        }
     } else {
         resp_error(req, 404, "not-found", "No such resource");
     }

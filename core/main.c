@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/cors.h"
 #include "core/conn.h"
 #include "core/listener.h"
 #include "core/log.h"
@@ -108,7 +109,7 @@ int main(int argc, char **argv) {
     };
     keys_init(srv.cfg.key_prefix);
     secret_init(srv.cfg.secret_bin, srv.cfg.secret_len);
-    if (router_init(routes, nroutes, srv.cfg.test_hooks) < 0)
+    if (router_init(routes, nroutes, srv.cfg.test_hooks) < 0 || cors_init(srv.cfg.cors_origins) < 0)
         return 1;
     metrics_init(nroutes);
 
@@ -144,6 +145,7 @@ int main(int argc, char **argv) {
     rc = uv_loop_close(srv.loop);
     if (rc != 0)
         log_warn("main", "loop closed with handles open: %s", uv_strerror(rc));
+    cors_free();
     config_free(&srv.cfg);
     log_info("main", "stopped");
     return 0;

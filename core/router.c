@@ -131,6 +131,7 @@ void router_match(uint8_t method, const char *path, size_t len, struct route_mat
     m->route = NULL;
     m->index = -1;
     m->allow = 0;
+    m->path_flags = 0;
     m->nparams = 0;
     int n = split(path, len, req, ROUTE_MAX_SEGMENTS);
     if (n < 0)
@@ -142,19 +143,22 @@ void router_match(uint8_t method, const char *path, size_t len, struct route_mat
                 m->route = c->route;
                 m->index = (int)(c->route - routes_src);
                 m->allow = 0;
+                m->path_flags = c->route->flags;
                 return;
             }
         } else if (!(m->allow & (1u << c->route->method)) && seg_match(c, req, n, NULL)) {
             m->allow |= 1u << c->route->method;
+            m->path_flags |= c->route->flags;
         }
     }
-    /* HEAD is not served; OPTIONS neither: both are 405 with Allow. */
 }
 
 size_t router_allow_header(uint32_t allow, char *out, size_t outlen) {
     size_t n = 0;
     if (allow & (1u << HTTP_GET))
         allow |= 1u << HTTP_HEAD; /* served wherever GET is */
+    if (allow)
+        allow |= 1u << HTTP_OPTIONS; /* answered wherever a route is (core/cors.h) */
     out[0] = '\0';
     for (unsigned bit = 0; bit < 32; bit++) {
         if (!(allow & (1u << bit)))

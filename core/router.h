@@ -23,6 +23,7 @@ enum route_flags {
     ROUTE_V1_ALIAS = 1 << 1,    /* also served under /v1 (the telemetry SDK's root) */
     ROUTE_TOKEN_QUERY = 1 << 2, /* the token may come as ?token= (browsers' EventSource
                                    cannot set headers) */
+    ROUTE_CORS_ANY = 1 << 3,    /* browsers on any site may call it (core/cors.h) */
 };
 
 /* Who may call a route; checked before its handler runs. */
@@ -55,6 +56,7 @@ struct route_match {
     const struct route *route; /* NULL: no route */
     int index;                 /* route's index, for metrics; -1 when none */
     uint32_t allow;            /* when route is NULL: bit per llhttp method that would match */
+    uint32_t path_flags;       /* the flags of the routes that match the path (any method) */
     int nparams;
     const char *param[ROUTE_MAX_PARAMS]; /* point into the path; not decoded */
     size_t param_len[ROUTE_MAX_PARAMS];

@@ -39,6 +39,7 @@ struct guest {
  * document, and auth_refused() answers those. */
 struct claims {
     const char *sub, *jti;
+    const char *platform; /* as struct account's */
     size_t sublen, jtilen;
     int64_t gen;
 };

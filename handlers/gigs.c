@@ -171,15 +171,9 @@ static const char *gig_param(http_request *req, size_t *len) {
 
 /* ---- requesting ---- */
 
-struct create {
-    http_request *req;
-    double lat, lon;
-    const char *device;
-    char id[37];
-};
-
 /* The word a gig script answered with ({'ok', ...}, {'conflict'}, ...), or
- * NULL after answering: 503 for a failure, 423 for {'locked', gigId}. */
+ * NULL after answering: 503 for a failure, 423 for {'locked', gigId}, and
+ * 401/403 for a refused token. */
 static const char *outcome_of(http_request *req, const redisReply *reply, int err) {
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
         reply->element[0]->type != REDIS_REPLY_STRING) {
@@ -192,16 +186,17 @@ static const char *outcome_of(http_request *req, const redisReply *reply, int er
         locked(req, reply->element[1]->str);
         return NULL;
     }
-    return outcome;
+    return auth_refused(req, outcome) ? NULL : outcome;
 }
 
 static void on_created(redisReply *reply, int err, void *ud) {
-    struct create *c = ud;
-    http_request *req = c->req;
+    http_request *req = ud;
     const char *outcome = outcome_of(req, reply, err);
     struct gig g;
     if (!outcome) {
         return;
+    } else if (!strcmp(outcome, "forbidden")) {
+        resp_error(req, 403, "forbidden", "Only customers request gigs");
     } else if (!strcmp(outcome, "conflict")) {
         resp_error(req, 409, "conflict", "You already have a gig in progress");
     } else if (!strcmp(outcome, "no-operators")) {
@@ -215,73 +210,61 @@ static void on_created(redisReply *reply, int err, void *ud) {
     }
 }
 
-/* The nearest available operators are known: offer the gig to those still
- * available when the script runs. */
-static void on_candidates(http_request *req, const char **ids, size_t n, void *ud) {
-    struct create *c = ud;
-    if (!ids) {
-        resp_unavailable(req);
-        return;
-    }
-    char gig[KEY_MAX], acct[KEY_MAX], slat[32], slon[32], iso[32], now[24], due[24], age[24];
-    key_entity(gig, "gig", c->id, 36, NULL);
-    key_entity(acct, "acct", req->account->id, strlen(req->account->id), NULL);
-    snprintf(slat, sizeof slat, "%.7f", c->lat);
-    snprintf(slon, sizeof slon, "%.7f", c->lon);
+/* Runs gig_create.lua: it checks the caller, finds the operators the map
+ * would list at the point and offers them the gig, in one round trip. */
+static void create(http_request *req, double lat, double lon, const char *device) {
+    const struct claims *cl = req->claims;
+    char id[37], gig[KEY_MAX], acct[KEY_MAX], revoked[KEY_MAX], geo[KEY_MAX], slat[32], slon[32],
+        iso[32], now[24], due[24], age[24], gen[24], radius[24], want[8];
+    uuid_v4(id);
+    key_entity(gig, "gig", id, 36, NULL);
+    key_entity(acct, "acct", cl->sub, cl->sublen, NULL);
+    token_revoked_key(revoked, cl->jti, cl->jtilen);
+    key_named(geo, "geo:operator");
+    snprintf(slat, sizeof slat, "%.7f", lat);
+    snprintf(slon, sizeof slon, "%.7f", lon);
     now_iso(iso);
     uint64_t ms = now_ms();
     snprintf(now, sizeof now, "%llu", (unsigned long long)ms);
     snprintf(due, sizeof due, "%llu", (unsigned long long)(ms + srv.cfg.gig_claim_timeout_ms));
     snprintf(age, sizeof age, "%llu", (unsigned long long)srv.cfg.gig_location_max_age_s * 1000);
-    int argc = 0;
-    const char *head[] = {gig, acct, keys_prefix(), c->id, req->account->id, slat, slon, c->device,
-                          iso, now,  due,           age};
-    const char *argv[sizeof head / sizeof head[0] + MAP_MAX];
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
-        argv[argc++] = head[i];
-    for (size_t i = 0; i < n && i < MAP_MAX; i++)
-        argv[argc++] = ids[i];
-    if (rds_eval(srv.redis, SCRIPT_gig_create, on_created, c, 2, argc, argv, NULL) < 0)
+    snprintf(gen, sizeof gen, "%lld", (long long)cl->gen);
+    snprintf(radius, sizeof radius, "%llu", (unsigned long long)srv.cfg.geo_radius_m);
+    snprintf(want, sizeof want, "%d", MAP_MAX);
+    const char *argv[] = {gig,    acct, revoked, geo, keys_prefix(), id,  cl->sub, slat, slon,
+                          device, iso,  now,     due, age,           gen, radius,  want, MAP_SCAN};
+    if (rds_eval(srv.redis, SCRIPT_gig_create, on_created, req, 4, sizeof argv / sizeof argv[0],
+                 argv, NULL) < 0)
         resp_unavailable(req);
 }
 
 void gigs_create(http_request *req) {
-    const struct account *me = req->account;
-    if (strcmp(me->type, "user") != 0) {
-        resp_error(req, 403, "forbidden", "Only customers request gigs");
-        return;
-    }
     json_doc doc;
     if (handler_parse_json(req, &doc) < 0)
         return;
-    struct create *c = arena_calloc(&req->arena, sizeof *c);
+    double lat, lon;
+    const char *device = "";
     bool has_device = false;
     const struct json_field fields[] = {
-        {.name = "latitude", .type = JSON_NUMBER, .required = true, .out = &c->lat},
-        {.name = "longitude", .type = JSON_NUMBER, .required = true, .out = &c->lon},
+        {.name = "latitude", .type = JSON_NUMBER, .required = true, .out = &lat},
+        {.name = "longitude", .type = JSON_NUMBER, .required = true, .out = &lon},
         {.name = "deviceId",
          .type = JSON_STRING,
          .null_ok = true,
          .min_len = 1,
          .max_len = 128,
-         .out = &c->device,
+         .out = &device,
          .present = &has_device},
     };
     if (handler_extract(req, &doc, fields, 3) < 0)
         return;
-    if (check_location(req, c->lat, c->lon, "latitude", "longitude") < 0)
+    if (check_location(req, lat, lon, "latitude", "longitude") < 0)
         return;
-    if (!has_device) {
-        if (me->platform[0]) {
-            handler_invalid(req, 422, "invalid", "deviceId", "is required on mobile");
-            return;
-        }
-        c->device = "";
+    if (!has_device && req->claims->platform[0]) {
+        handler_invalid(req, 422, "invalid", "deviceId", "is required on mobile");
+        return;
     }
-    c->req = req;
-    uuid_v4(c->id);
-    if (map_nearest(req, c->lat, c->lon, on_candidates, c) < 0)
-        resp_unavailable(req);
+    create(req, lat, lon, device ? device : "");
 }
 
 /* ---- transitions ---- */
@@ -312,7 +295,7 @@ static void on_acted(redisReply *reply, int err, void *ud) {
     http_request *req = a->req;
     const char *outcome = outcome_of(req, reply, err);
     struct gig g;
-    if (!outcome || auth_refused(req, outcome))
+    if (!outcome)
         return;
     if (!strcmp(outcome, "not-found")) {
         not_found(req);

@@ -33,7 +33,6 @@
 #include "storage/keys.h"
 #include "storage/redis.h"
 
-#define MAP_SCAN "500" /* nearest operators looked at per search, at most */
 #define MAP_ROW 10     /* fields per operator in gig_map.lua's answer */
 #define SLACK_M 0.5    /* metres of rounding between Redis's figures and ours */
 
@@ -196,49 +195,31 @@ static int search(double lat, double lon, double limit, double margin, rds_cb cb
     return rds_eval(srv.redis, SCRIPT_gig_map, cb, ud, 1, 10, argv, NULL);
 }
 
-/* A search for one point. */
+/* A search for one point: GET /map beside the cache. */
 struct point_search {
     http_request *req;
     double lat, lon;
-    map_found_cb found; /* NULL: answer GET /map */
-    void *ud;
 };
 
 static void on_point(redisReply *reply, int err, void *ud) {
     struct point_search *p = ud;
-    http_request *req = p->req;
     struct map_set *s = err ? NULL : set_from_reply(reply);
-    struct geo_hit hits[MAP_MAX];
-    /* Around its own centre, a set is exact as far as it reaches. */
-    double within = s ? fmin((double)srv.cfg.geo_radius_m, s->reach + SLACK_M) : 0;
-    size_t n = s ? geo_nearest(s->pts, s->n, p->lat, p->lon, 0, within, MAP_MAX, hits) : 0;
-    if (p->found) {
-        const char **ids = s ? arena_alloc(&req->arena, (n ? n : 1) * sizeof *ids) : NULL;
-        for (size_t i = 0; i < n; i++) {
-            const struct map_row *r = &s->rows[hits[i].index];
-            ids[i] = arena_strndup(&req->arena, r->id, r->idlen);
-        }
-        p->found(req, ids, n, p->ud);
-    } else if (!s) {
-        resp_unavailable(req);
-    } else {
-        respond(req, s, hits, n);
+    if (!s) {
+        resp_unavailable(p->req);
+        return;
     }
+    /* Around its own centre, a set is exact as far as it reaches. */
+    struct geo_hit hits[MAP_MAX];
+    double within = fmin((double)srv.cfg.geo_radius_m, s->reach + SLACK_M);
+    size_t n = geo_nearest(s->pts, s->n, p->lat, p->lon, 0, within, MAP_MAX, hits);
+    respond(p->req, s, hits, n);
     free(s);
 }
 
-static int point_search(http_request *req, double lat, double lon, map_found_cb found, void *ud) {
-    struct point_search *p = arena_alloc(&req->arena, sizeof *p);
-    *p = (struct point_search){.req = req, .lat = lat, .lon = lon, .found = found, .ud = ud};
-    return search(lat, lon, (double)srv.cfg.geo_radius_m, 0, on_point, p);
-}
-
-int map_nearest(http_request *req, double lat, double lon, map_found_cb cb, void *ud) {
-    return point_search(req, lat, lon, cb, ud);
-}
-
 static void answer_point(http_request *req, double lat, double lon) {
-    if (point_search(req, lat, lon, NULL, NULL) < 0)
+    struct point_search *p = arena_alloc(&req->arena, sizeof *p);
+    *p = (struct point_search){.req = req, .lat = lat, .lon = lon};
+    if (search(lat, lon, (double)srv.cfg.geo_radius_m, 0, on_point, p) < 0)
         resp_unavailable(req);
 }
 

@@ -1,6 +1,7 @@
 /* The operators' map (API.md §4.1, docs/gigs.md): the available operators
- * nearest a point, straight from the store for a gig's offers, and through a
- * short-lived cache of searches per grid cell for GET /map. */
+ * nearest a point, through a short-lived cache of searches per grid cell.  A
+ * gig's offers search the store itself (gig_create.lua, with the map's own
+ * storage/scripts/lib/nearest.lua). */
 #ifndef ONAIR_MAP_H
 #define ONAIR_MAP_H
 
@@ -9,15 +10,8 @@
 #include "core/buf.h"
 #include "protocol/http1.h"
 
-#define MAP_MAX 50 /* operators in an answer, at most */
-
-/* `ids`: the operators nearest first (arena memory of req), or NULL with
- * n == 0 when the store failed. */
-typedef void (*map_found_cb)(http_request *req, const char **ids, size_t n, void *ud);
-
-/* Searches the store around (lat, lon) now.  -1 when the store is not
- * reachable (the callback will not run). */
-int map_nearest(http_request *req, double lat, double lon, map_found_cb cb, void *ud);
+#define MAP_MAX 50     /* operators in an answer (and offered a gig), at most */
+#define MAP_SCAN "500" /* nearest operators a search looks at, at most */
 
 void map_init(void);
 void map_close(void); /* stops the cache's sweeps */

@@ -49,7 +49,7 @@ const struct route routes[] = {
 
     /* Gigs (API.md §4) */
     ROUTE(GET, "/map/:lat/:long", map_get, ACCOUNT),
-    ROUTE(POST, "/gigs", gigs_create, ACCOUNT),
+    ROUTE(POST, "/gigs", gigs_create, CLAIMS),
     ROUTE(GET, "/gigs", gigs_list, ACCOUNT),
     ROUTE(GET, "/gigs/:gigId", gigs_get, ACCOUNT),
     ROUTE(POST, "/gigs/claim/:gigId", gigs_claim, CLAIMS),

@@ -424,7 +424,7 @@ void http_write_head(buf *out, int status, bool keep_alive, int http_minor,
     buf_appends(out, "Content-Type: ");
     buf_appends(out, content_type);
     buf_append(out, "\r\n", 2);
-    if (content_length != HTTP_NO_LENGTH) {
+    if (content_length != HTTP_NO_LENGTH && status != 204) {
         buf_appends(out, "Content-Length: ");
         buf_append_u64(out, content_length);
         buf_append(out, "\r\n", 2);

@@ -615,3 +615,26 @@ def test_gig_transitions_check_the_token_in_their_script(acct, action):
     expect_unauthorized(acct.b.post(path, token=t))
     expect(acct.a.put(f"/accounts/{c.id}", {"status": "inactive"}, token=acct.admin_token), 200)
     expect_forbidden(acct.b.post(path, token=c.token))
+
+
+def test_gig_request_checks_the_token_in_its_script(acct):
+    """POST /gigs is an AUTH_CLAIMS route (gig_create.lua checks the token and
+    searches for operators in one script): nobody around is 404 with a good
+    token, a revoked token 401, a password change 401, an inactive or archived
+    customer 403; the body is checked first."""
+    body = {"latitude": -33.9, "longitude": 18.4, "deviceId": "d1"}
+    c = acct.a.create_account(type="user")
+    r = acct.b.post("/gigs", body, token=c.token)
+    assert r.status == 404 and r.json()["status"] == "no-operators", r
+    t = acct.a.login_ok(c.password, email=c.email)["token"]
+    expect(acct.a.post("/auth/logout", token=t), 200)
+    expect_unauthorized(acct.b.post("/gigs", body, token=t))
+    expect_invalid(acct.b.post("/gigs", {"latitude": 91, "longitude": 0}, token=t), "latitude")
+    for change in ({"status": "inactive"}, {"archive": True}):
+        c2 = acct.a.create_account(type="user")
+        expect(acct.a.put(f"/accounts/{c2.id}", change, token=acct.admin_token), 200)
+        expect_forbidden(acct.b.post("/gigs", body, token=c2.token))
+    new = new_password()
+    expect(acct.a.post("/auth/changepassword", {"email": c.email, "password": c.password,
+                                                "newpassword": new}), 200)
+    expect_unauthorized(acct.a.post("/gigs", body, token=c.token))

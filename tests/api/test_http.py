@@ -608,12 +608,12 @@ def test_head_is_get_without_the_body(shared_onair):
         assert_json_response(get, 200, {"status": "ok"})
 
 
-def test_405_allow_lists_head_with_get(shared_onair):
+def test_405_allow_lists_head_with_get_and_options(shared_onair):
     with RawConn(shared_onair.port) as c:
         c.send(build_request("DELETE", "/health"))
         r = c.read_response()
         assert r.status == 405, r
-        assert r.header("Allow") == "GET, HEAD", r
+        assert r.header("Allow") == "GET, HEAD, OPTIONS", r
 
 
 def test_expect_100_continue(shared_onair):

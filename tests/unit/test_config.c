@@ -103,6 +103,10 @@ static void test_bad_values(void **state) {
     expect_error(3, a10, "log-level");
     const char *a11[] = {"onair", "--trusted-proxies", "10.0.0.0/33"};
     expect_error(3, a11, "trusted-proxies");
+    const char *a13[] = {"onair", "--cors-origins", "https://ok.example,https://x.example/path"};
+    expect_error(3, a13, "cors-origins");
+    const char *a14[] = {"onair", "--cors-origins", "ftp://x.example"};
+    expect_error(3, a14, "cors-origins");
     setenv("ONAIR_MAX_BODY_BYTES", "lots", 1);
     const char *a12[] = {"onair"};
     expect_error(1, a12, "ONAIR_MAX_BODY_BYTES");

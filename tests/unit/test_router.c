@@ -76,9 +76,15 @@ static void test_method_not_allowed(void **state) {
     assert_int_equal(m.allow, (1u << HTTP_GET) | (1u << HTTP_POST));
     char allow[64];
     router_allow_header(m.allow, allow, sizeof allow);
-    assert_string_equal(allow, "GET, HEAD, POST"); /* HEAD wherever GET */
+    assert_string_equal(allow, "GET, HEAD, POST, OPTIONS"); /* HEAD wherever GET */
     assert_null(match(HTTP_POST, "/health", &m));
     assert_int_equal(m.allow, 1u << HTTP_GET);
+    assert_int_equal(m.path_flags, 0);
+    /* the flags of the path's routes, for CORS: matched or not */
+    assert_null(match(HTTP_OPTIONS, "/stats", &m));
+    assert_int_equal(m.path_flags, ROUTE_V1_ALIAS);
+    assert_non_null(match(HTTP_POST, "/stats", &m));
+    assert_int_equal(m.path_flags, ROUTE_V1_ALIAS);
     assert_null(match(HTTP_GET, "/nothing", &m));
     assert_int_equal(m.allow, 0);
 }

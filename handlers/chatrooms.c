@@ -24,6 +24,7 @@
 #define ROOMS_MAX "100"     /* rooms per account, at most (docs/chatrooms.md) */
 #define MESSAGES_KEPT "100" /* messages kept per room, the newest */
 #define MESSAGE_MAX_CHARS 4000
+#define WINDOW_FROM "-5" /* a detail's messages: the newest 5 (lib/chatroom.lua) */
 #define ROOM_ID_MAX_DIGITS 15
 
 #define NO_ROOM "No such room"
@@ -66,7 +67,7 @@ static bool is_str(const redisReply *r) {
 
 /* A view (lib/chatroom.lua): {id, abonent id, is_current, is_active,
  * is_low_account, activity, is_abonent_camera, my letter, my mark, the
- * abonent's mark, {stored message, ...}}. */
+ * abonent's mark[, {stored message, ...}]}. */
 enum {
     V_ID,
     V_ABONENT,
@@ -85,65 +86,114 @@ enum {
 /* A stored message: "<a|b>{"id":N,..." less the closing brace. */
 #define STORED_ID_AT 7 /* strlen("a{\"id\":") */
 
-static bool is_view(const redisReply *v) {
-    if (v->type != REDIS_REPLY_ARRAY || v->elements != V_COUNT)
-        return false;
+struct stored {
+    const char *s;
+    size_t len;
+};
+
+/* A room as one member sees it, read from a view. */
+struct view {
+    long long id, my_mark, their_mark;
+    const char *abonent, *activity;
+    size_t abonent_len, activity_len;
+    double when; /* activity, for ordering */
+    bool current, active, low, camera;
+    char mine;
+    const struct stored *msgs; /* oldest first */
+    size_t nmsgs;
+};
+
+/* Reads an array of stored messages, pointing into the reply, or copying
+ * into `copy` when it is not NULL.  Returns -1 when it is not one. */
+static int stored_read(const redisReply *r, arena *a, arena *copy, const struct stored **out,
+                       size_t *n) {
+    if (r->type != REDIS_REPLY_ARRAY)
+        return -1;
+    struct stored *m = arena_alloc(a, (r->elements ? r->elements : 1) * sizeof *m);
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (!is_str(e) || e->len <= STORED_ID_AT)
+            return -1;
+        m[i].s = copy ? arena_strndup(copy, e->str, e->len) : e->str;
+        m[i].len = e->len;
+    }
+    *out = m;
+    *n = r->elements;
+    return 0;
+}
+
+/* Reads a view reply (with its messages, or without when `head_only`);
+ * strings are copied into `copy` when it is not NULL, else they point into
+ * the reply.  Returns -1 when it is not a view. */
+static int view_read(const redisReply *v, bool head_only, arena *a, arena *copy, struct view *out) {
+    size_t n = head_only ? V_MESSAGES : V_COUNT;
+    if (v->type != REDIS_REPLY_ARRAY || v->elements != n)
+        return -1;
     redisReply *const *e = v->element;
     if (!is_int(e[V_ID]) || !is_str(e[V_ABONENT]) || !is_int(e[V_CURRENT]) ||
         !is_int(e[V_ACTIVE]) || !is_int(e[V_LOW]) || !is_str(e[V_ACTIVITY]) ||
         !is_int(e[V_CAMERA]) || !is_str(e[V_MINE]) || e[V_MINE]->len != 1 ||
-        !is_int(e[V_MY_MARK]) || !is_int(e[V_THEIR_MARK]) ||
-        e[V_MESSAGES]->type != REDIS_REPLY_ARRAY)
-        return false;
-    for (size_t i = 0; i < e[V_MESSAGES]->elements; i++)
-        if (!is_str(e[V_MESSAGES]->element[i]) || e[V_MESSAGES]->element[i]->len <= STORED_ID_AT)
-            return false;
-    return true;
+        !is_int(e[V_MY_MARK]) || !is_int(e[V_THEIR_MARK]))
+        return -1;
+    *out = (struct view){
+        .id = e[V_ID]->integer,
+        .my_mark = e[V_MY_MARK]->integer,
+        .their_mark = e[V_THEIR_MARK]->integer,
+        .abonent =
+            copy ? arena_strndup(copy, e[V_ABONENT]->str, e[V_ABONENT]->len) : e[V_ABONENT]->str,
+        .abonent_len = e[V_ABONENT]->len,
+        .activity =
+            copy ? arena_strndup(copy, e[V_ACTIVITY]->str, e[V_ACTIVITY]->len) : e[V_ACTIVITY]->str,
+        .activity_len = e[V_ACTIVITY]->len,
+        .when = strtod(e[V_ACTIVITY]->str, NULL),
+        .current = e[V_CURRENT]->integer,
+        .active = e[V_ACTIVE]->integer,
+        .low = e[V_LOW]->integer,
+        .camera = e[V_CAMERA]->integer,
+        .mine = e[V_MINE]->str[0],
+    };
+    return head_only ? 0 : stored_read(e[V_MESSAGES], a, copy, &out->msgs, &out->nmsgs);
 }
 
 /* Writes a view as the detail of API.md §8: {abonent_id, id, is_current,
  * is_active, is_low_account, activity, is_abonent_camera,
  * messages:{"<id>":{..., is_readed}}}.  A message is read when its id is at
- * most the mark of the member who did not write it.  The view must pass
- * is_view. */
-static void write_detail(json_writer *w, const redisReply *v) {
-    redisReply *const *e = v->element;
+ * most the mark of the member who did not write it. */
+static void write_detail(json_writer *w, const struct view *v) {
     json_w_obj_open(w);
     json_w_key(w, "abonent_id");
-    json_w_str(w, e[V_ABONENT]->str, e[V_ABONENT]->len);
+    json_w_str(w, v->abonent, v->abonent_len);
     json_w_key(w, "id");
-    json_w_int(w, e[V_ID]->integer);
+    json_w_int(w, v->id);
     json_w_key(w, "is_current");
-    json_w_bool(w, e[V_CURRENT]->integer);
+    json_w_bool(w, v->current);
     json_w_key(w, "is_active");
-    json_w_bool(w, e[V_ACTIVE]->integer);
+    json_w_bool(w, v->active);
     json_w_key(w, "is_low_account");
-    json_w_bool(w, e[V_LOW]->integer);
+    json_w_bool(w, v->low);
     json_w_key(w, "activity");
-    json_w_raw(w, e[V_ACTIVITY]->str, e[V_ACTIVITY]->len);
+    json_w_raw(w, v->activity, v->activity_len);
     json_w_key(w, "is_abonent_camera");
-    json_w_bool(w, e[V_CAMERA]->integer);
+    json_w_bool(w, v->camera);
     json_w_key(w, "messages");
     json_w_obj_open(w);
-    const redisReply *msgs = e[V_MESSAGES];
-    for (size_t i = 0; i < msgs->elements; i++) {
-        const char *m = msgs->element[i]->str, *digits = m + STORED_ID_AT;
+    for (size_t i = 0; i < v->nmsgs; i++) {
+        const char *m = v->msgs[i].s, *digits = m + STORED_ID_AT;
         long long id = strtoll(digits, NULL, 10);
-        long long mark =
-            m[0] == e[V_MINE]->str[0] ? e[V_THEIR_MARK]->integer : e[V_MY_MARK]->integer;
+        long long mark = m[0] == v->mine ? v->their_mark : v->my_mark;
         json_w_keyn(w, digits, strspn(digits, "0123456789"));
-        json_w_raw(w, m + 1, msgs->element[i]->len - 1);
+        json_w_raw(w, m + 1, v->msgs[i].len - 1);
         buf_appends(w->b, id <= mark ? ",\"is_readed\":true}" : ",\"is_readed\":false}");
     }
     json_w_obj_close(w);
     json_w_obj_close(w);
 }
 
-/* Answers a {'ok', view} reply with the detail, or the script's refusal
- * (`missing`: the 404's message). */
-static void respond_detail(http_request *req, const redisReply *reply, int err,
+/* Answers the detail of a view, or the script's refusal (its word:
+ * `outcome`; NULL when the store failed; `missing`: the 404's message).
+ * `v` is NULL when the reply held no view. */
+static void respond_detail(http_request *req, const char *outcome, const struct view *v,
                            const char *missing) {
-    const char *outcome = outcome_of(reply, err);
     if (outcome && auth_refused(req, outcome))
         return;
     if (outcome && !strcmp(outcome, "not-found")) {
@@ -154,7 +204,7 @@ static void respond_detail(http_request *req, const redisReply *reply, int err,
         resp_error(req, 409, "conflict", "An account has at most " ROOMS_MAX " rooms");
         return;
     }
-    if (!outcome || strcmp(outcome, "ok") || reply->elements != 2 || !is_view(reply->element[1])) {
+    if (!outcome || strcmp(outcome, "ok") || !v) {
         resp_unavailable(req);
         return;
     }
@@ -162,7 +212,7 @@ static void respond_detail(http_request *req, const redisReply *reply, int err,
     buf_init(&b, &req->arena);
     json_writer w;
     json_w_init(&w, &b);
-    write_detail(&w, reply->element[1]);
+    write_detail(&w, v);
     resp_json(req, 200, &b);
 }
 
@@ -174,7 +224,12 @@ static bool is_caller(const char *id, size_t len, const char *me, size_t melen) 
 /* ---- POST /room/add ---- */
 
 static void on_added(redisReply *reply, int err, void *ud) {
-    respond_detail(ud, reply, err, "No such account");
+    http_request *req = ud;
+    struct view v;
+    const char *outcome = outcome_of(reply, err);
+    bool ok = outcome && reply->elements == 2 &&
+              view_read(reply->element[1], false, &req->arena, NULL, &v) == 0;
+    respond_detail(req, outcome, ok ? &v : NULL, "No such account");
 }
 
 void chatrooms_add(http_request *req) {
@@ -226,12 +281,53 @@ void chatrooms_add(http_request *req) {
 
 /* ---- POST /room/message (and POST /room/list) ---- */
 
+/* A message's two replies: the script's (the room's view less its
+ * messages) and the room's newest messages (LRANGE, sent right after the
+ * script on the same connection).  Whichever comes second answers; the first
+ * is copied into the request's arena meanwhile. */
+struct sent {
+    http_request *req;
+    int pending;
+    const char *outcome; /* the script's word; NULL: none (the store failed) */
+    struct view v;
+    bool have_view, have_window;
+};
+
+static void sent_one(struct sent *st) {
+    if (--st->pending == 0)
+        respond_detail(st->req, st->outcome, st->have_view && st->have_window ? &st->v : NULL,
+                       NO_ROOM);
+}
+
 static void on_written(redisReply *reply, int err, void *ud) {
-    respond_detail(ud, reply, err, NO_ROOM);
+    struct sent *st = ud;
+    arena *a = &st->req->arena;
+    const char *outcome = outcome_of(reply, err);
+    st->outcome = outcome ? arena_strndup(a, outcome, strlen(outcome)) : NULL;
+    const struct stored *msgs = st->v.msgs; /* the window's, when it came first */
+    size_t nmsgs = st->v.nmsgs;
+    st->have_view = outcome && reply->elements == 2 &&
+                    view_read(reply->element[1], true, a, st->pending > 1 ? a : NULL, &st->v) == 0;
+    st->v.msgs = msgs;
+    st->v.nmsgs = nmsgs;
+    sent_one(st);
+}
+
+static void on_window(redisReply *reply, int err, void *ud) {
+    struct sent *st = ud;
+    arena *a = &st->req->arena;
+    st->have_window =
+        !err && reply &&
+        stored_read(reply, a, st->pending > 1 ? a : NULL, &st->v.msgs, &st->v.nmsgs) == 0;
+    sent_one(st);
 }
 
 /* The token's claims only (AUTH_CLAIMS): the script checks them with the
- * account, then writes, in one round trip. */
+ * account, then writes; the room's newest messages are read by the command
+ * after it, in the same round trip (reading them inside the script cost a
+ * quarter of its Redis time).  Normally the script runs first, so the window
+ * holds the new message; only if Redis had lost the script (it is then
+ * resent as EVAL, after the LRANGE) does the answer miss it. */
 void chatrooms_message(http_request *req) {
     json_doc doc;
     if (handler_parse_json(req, &doc) < 0)
@@ -296,7 +392,17 @@ void chatrooms_message(http_request *req) {
                             text.data, secs,    iso, due,           MESSAGES_KEPT, t.keep, t.ttl};
     for (size_t i = 3; i < 14; i++)
         lens[i] = i == 4 ? cl->sublen : i == 7 ? text.len : strlen(argv[i]);
-    if (rds_eval(srv.redis, SCRIPT_chatroom_message, on_written, req, 3, 14, argv, lens) < 0)
+    char window[KEY_MAX];
+    const char *lrange[4] = {"LRANGE", window, WINDOW_FROM, "-1"};
+    size_t lrange_lens[4] = {6, key_entity(window, ROOM_KIND, id, idlen, ":msgs"),
+                             strlen(WINDOW_FROM), 2};
+    struct sent *st = arena_calloc(&req->arena, sizeof *st);
+    st->req = req;
+    st->pending = 2;
+    /* Both or neither: the client's state cannot change between the calls. */
+    if (!rds_ready(srv.redis) ||
+        rds_eval(srv.redis, SCRIPT_chatroom_message, on_written, st, 3, 14, argv, lens) < 0 ||
+        rds_command_argv(srv.redis, on_window, st, 4, lrange, lrange_lens) < 0)
         resp_unavailable(req);
 }
 
@@ -320,12 +426,12 @@ static bool flag(const redisReply *r) {
 
 /* Writes contacts_ids, online_ids and contact_users: the contacts in the
  * order of the rooms (each is the abonent of one room). */
-static void write_contacts(json_writer *w, arena *a, const redisReply *const *rooms, size_t nrooms,
+static void write_contacts(json_writer *w, arena *a, const struct view *rooms, size_t nrooms,
                            const redisReply *contacts) {
     const redisReply **order = arena_alloc(a, (nrooms ? nrooms : 1) * sizeof *order);
     size_t n = 0;
     for (size_t i = 0; i < nrooms; i++) {
-        const char *abonent = rooms[i]->element[V_ABONENT]->str;
+        const char *abonent = rooms[i].abonent;
         for (size_t j = 0; j < contacts->elements; j++)
             if (!strcmp(contacts->element[j]->element[0]->str, abonent))
                 order[n++] = contacts->element[j];
@@ -365,28 +471,26 @@ static void write_contacts(json_writer *w, arena *a, const redisReply *const *ro
 
 /* Views, newest activity first; the larger id first on a tie. */
 static int by_activity(const void *x, const void *y) {
-    redisReply *const *a = (*(const redisReply *const *)x)->element;
-    redisReply *const *b = (*(const redisReply *const *)y)->element;
-    double da = strtod(a[V_ACTIVITY]->str, NULL), db = strtod(b[V_ACTIVITY]->str, NULL);
-    if (da != db)
-        return da < db ? 1 : -1;
-    return a[V_ID]->integer < b[V_ID]->integer ? 1 : -1;
+    const struct view *a = x, *b = y;
+    if (a->when != b->when)
+        return a->when < b->when ? 1 : -1;
+    return a->id < b->id ? 1 : -1;
 }
 
 /* Writes room_ids and rooms, in the order given. */
-static void write_rooms(json_writer *w, const redisReply *const *order, size_t n) {
+static void write_rooms(json_writer *w, const struct view *rooms, size_t n) {
     json_w_key(w, "room_ids");
     json_w_arr_open(w);
     for (size_t i = 0; i < n; i++)
-        json_w_int(w, order[i]->element[V_ID]->integer);
+        json_w_int(w, rooms[i].id);
     json_w_arr_close(w);
     json_w_key(w, "rooms");
     json_w_obj_open(w);
     for (size_t i = 0; i < n; i++) {
         char id[24];
-        snprintf(id, sizeof id, "%lld", order[i]->element[V_ID]->integer);
+        snprintf(id, sizeof id, "%lld", rooms[i].id);
         json_w_key(w, id);
-        write_detail(w, order[i]);
+        write_detail(w, &rooms[i]);
     }
     json_w_obj_close(w);
 }
@@ -408,19 +512,18 @@ static void on_listed(redisReply *reply, int err, void *ud) {
     }
     const redisReply *views = reply->element[2];
     size_t n = views->elements;
-    const redisReply **order = arena_alloc(&req->arena, (n ? n : 1) * sizeof *order);
+    struct view *rooms = arena_alloc(&req->arena, (n ? n : 1) * sizeof *rooms);
     for (size_t i = 0; i < n; i++) {
-        if (!is_view(views->element[i])) {
+        if (view_read(views->element[i], false, &req->arena, NULL, &rooms[i]) < 0) {
             resp_unavailable(req);
             return;
         }
-        order[i] = views->element[i];
     }
-    qsort(order, n, sizeof *order, by_activity);
+    qsort(rooms, n, sizeof *rooms, by_activity);
     struct json_resp r;
     json_resp_begin(req, &r);
-    write_rooms(&r.w, order, n);
-    write_contacts(&r.w, &req->arena, order, n, reply->element[3]);
+    write_rooms(&r.w, rooms, n);
+    write_contacts(&r.w, &req->arena, rooms, n, reply->element[3]);
     json_w_key(&r.w, "current_room");
     const redisReply *current = reply->element[1];
     if (current->len)

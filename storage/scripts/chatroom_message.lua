@@ -10,7 +10,8 @@
 -- ARGV[5] the message, JSON-escaped   ARGV[6] now (unix seconds, float)   ARGV[7] now (ISO)
 -- ARGV[8] idle deadline (ms)   ARGV[9] messages kept per room   ARGV[10] event log entries
 -- kept   ARGV[11] event log lifetime (s)
--- Returns {'ok', view (lib/chatroom.lua)} | {'revoked'} | {'inactive'} | {'not-found'}
+-- Returns {'ok', view less its messages (lib/chatroom.lua; handlers/chatrooms.c reads them
+-- right after)} | {'revoked'} | {'inactive'} | {'not-found'}
 local P, me, id = ARGV[1], ARGV[2], ARGV[4]
 local refused, acc = claims_account(KEYS[1], KEYS[2], ARGV[3], 'currentRoom')
 if refused then return {refused} end
@@ -42,4 +43,4 @@ r[3], r[4] = '1', ARGV[6]
 publish_event(chatroom_acct(P, other) .. ':events', 'room',
   '{"action":"message","room_id":' .. id .. ',"message":' .. msg .. ',"is_readed":' ..
   tostring(read) .. '}}', ARGV[10], ARGV[11])
-return {'ok', chatroom_view_of(KEYS[3], id, me, r, o, acc[5])}
+return {'ok', chatroom_view_of(id, me, r, o, acc[5])}

@@ -324,10 +324,10 @@ static void on_window(redisReply *reply, int err, void *ud) {
 
 /* The token's claims only (AUTH_CLAIMS): the script checks them with the
  * account, then writes; the room's newest messages are read by the command
- * after it, in the same round trip (reading them inside the script cost a
- * quarter of its Redis time).  Normally the script runs first, so the window
- * holds the new message; only if Redis had lost the script (it is then
- * resent as EVAL, after the LRANGE) does the answer miss it. */
+ * after it, in the same round trip (reading them inside the script cost
+ * about a third of its Redis time).  Normally the script runs first, so the
+ * window holds the new message; only if Redis had lost the script (it is
+ * then resent as EVAL, after the LRANGE) does the answer miss it. */
 void chatrooms_message(http_request *req) {
     json_doc doc;
     if (handler_parse_json(req, &doc) < 0)
@@ -364,7 +364,7 @@ void chatrooms_message(http_request *req) {
         handler_invalid(req, 422, "invalid", "author.id", reason);
         return;
     }
-    if (room < 1 || room > 1e15 || room != (double)(long long)room) {
+    if (room < 1 || room >= 1e15 || room != (double)(long long)room) {
         handler_invalid(req, 422, "invalid", "room_id", "must be a positive whole number");
         return;
     }

@@ -264,6 +264,7 @@ def test_message_validation_changes_nothing(acct):
         ({**good, "room_id": 0}, "room_id"),
         ({**good, "room_id": -room}, "room_id"),
         ({**good, "room_id": True}, "room_id"),
+        ({**good, "room_id": 10**15}, "room_id"),
         ({k: v for k, v in good.items() if k != "message"}, "message"),
         ({**good, "message": ""}, "message"),
         ({**good, "message": 5}, "message"),

@@ -650,6 +650,42 @@ setup_room_message() {
     die "room_message: bench/room_setup.py failed"
 }
 
+# The Prosody scenarios (docs/prosody.md): the component's service token, and
+# one room (with BENCH_PROSODY_OCCUPANTS occupants) made by their set-up.
+# prosody_room reads that room (GET /api/v1/rooms/:session); prosody_join
+# has every request join another occupant to it (bench/prosody_join.lua), one
+# script call each.
+readonly PROSODY_TOKEN=prosody-bench-service-token
+readonly PROSODY_OCCUPANTS="${BENCH_PROSODY_OCCUPANTS:-10}"
+prosody_env() {
+  ONAIR_SERVICE_TOKEN=$PROSODY_TOKEN "$@"
+}
+
+# prosody_post PATH JSON: a Prosody call that must answer 200, or 400 (the
+# room or occupant is there from an earlier round).
+prosody_post() {
+  local code
+  code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $PROSODY_TOKEN" \
+    "http://127.0.0.1:$server_port/api/v1/$1" -d "$2") || code=000
+  [[ $code == 200 || $code == 400 ]] || die "prosody: POST /api/v1/$1 answered $code"
+}
+
+# setup_prosody_room TARGET: the room bench-room (jid
+# bench-room@conference.bench.test) and its occupants, on onair only (nginx
+# answers its fixed body anyway); prosody_join joins that room.
+setup_prosody_room() {
+  [[ $1 == onair ]] || return 0
+  local i room='"roomJid":"bench-room@conference.bench.test"'
+  prosody_post rooms '{"name":"Bench","session":"bench-room","jid":"bench-room@conference.bench.test"}'
+  for ((i = 0; i < PROSODY_OCCUPANTS; i++)); do
+    prosody_post occupants "{\"jid\":\"user$i@bench.test/web\",$room,\"nick\":\"User $i\",
+      \"role\":\"participant\",\"email\":\"user$i@bench.test\",\"ip\":\"192.0.2.1\"}"
+  done
+}
+setup_prosody_join() {
+  setup_prosody_room "$1"
+}
+
 # --- report --------------------------------------------------------------------
 
 print_summary() {
@@ -803,6 +839,10 @@ scenarios() {
   stream_env scenario ping /ping ping.lua 0.5 -t2 -c64
   stream_env stream_expiry_scenario stream_expiry 1000
   stream_env scenario room_message /room/message ping.lua 0.4 -t2 -c64
+  prosody_env scenario prosody_room /api/v1/rooms/bench-room auth_get.lua - -t2 -c64 -- \
+    "$PROSODY_TOKEN"
+  prosody_env scenario prosody_join /api/v1/occupants prosody_join.lua - -t2 -c64 -- \
+    "$PROSODY_TOKEN"
 }
 
 # --- main ----------------------------------------------------------------------

@@ -34,6 +34,8 @@ enum route_auth {
     AUTH_GUEST,    /* a valid account token, or a stream's guest token (401 otherwise) */
     AUTH_CLAIMS,   /* a valid account token's claims, read from the store by the handler's
                       own script: the hottest routes make one round trip */
+    AUTH_SERVICE,  /* Authorization: Bearer <ONAIR_SERVICE_TOKEN> (403 otherwise, and
+                      always while the setting is unset): the Prosody component */
 };
 
 /* Which rate limit applies before the handler runs. */

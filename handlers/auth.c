@@ -414,6 +414,27 @@ int token_state_read(const char *sub, size_t sublen, const char *jti, size_t jti
     return 0;
 }
 
+/* Whether the request carries "Authorization: Bearer <ONAIR_SERVICE_TOKEN>"
+ * (scheme case-insensitive).  The SHA-256 digests of the two tokens are
+ * compared in constant time, so the time taken shows neither where they
+ * first differ nor how long the configured one is.  With the setting unset
+ * or empty nobody passes. */
+static bool service_token_ok(const http_request *req) {
+    const char *want = srv.cfg.service_token;
+    size_t n;
+    const char *h = http_header(req, "authorization", &n);
+    if (!want || !want[0] || !h || n < 7 || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *tok = h + 7;
+    size_t toklen = n - 7;
+    while (toklen && *tok == ' ')
+        tok++, toklen--;
+    uint8_t got[crypto_hash_sha256_BYTES], expected[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(got, (const uint8_t *)tok, toklen);
+    crypto_hash_sha256(expected, (const uint8_t *)want, strlen(want));
+    return sodium_memcmp(got, expected, sizeof got) == 0;
+}
+
 void pipeline_run(http_request *req) {
     const struct route *r = req->match.route;
     req->account = NULL;
@@ -421,6 +442,13 @@ void pipeline_run(http_request *req) {
     req->claims = NULL;
     if (r->auth == AUTH_NONE) {
         after_auth(req);
+        return;
+    }
+    if (r->auth == AUTH_SERVICE) {
+        if (service_token_ok(req))
+            after_auth(req);
+        else
+            resp_error(req, 403, "forbidden", "The service token is missing or wrong");
         return;
     }
     size_t n;

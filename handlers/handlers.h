@@ -98,6 +98,14 @@ void chatrooms_camera_on(http_request *req);
 void chatrooms_camera_off(http_request *req);
 int chatrooms_init(void); /* the room idleness deadline kind */
 
+/* prosody.c (API.md §7, docs/prosody.md) */
+void prosody_room_create(http_request *req);
+void prosody_room_end(http_request *req);
+void prosody_room_get(http_request *req);
+void prosody_occupant_create(http_request *req);
+void prosody_occupant_update(http_request *req);
+void prosody_occupant_destroy(http_request *req);
+
 /* socket.c */
 void socket_auth(http_request *req);
 

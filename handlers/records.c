@@ -45,6 +45,13 @@ void record_str_or_null(json_writer *w, const char *key, const char *v) {
     json_w_cstr(w, v[0] ? v : NULL);
 }
 
+void record_write_fields(json_writer *w, const struct record_field *fields, size_t n,
+                         const void *rec) {
+    for (size_t f = 0; f < n; f++)
+        record_str_or_null(w, fields[f].name,
+                           *(const char *const *)((const char *)rec + fields[f].offset));
+}
+
 void record_page_respond(http_request *req, const redisReply *reply, int err, const char *name,
                          record_write_fn write) {
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||

@@ -31,6 +31,12 @@ size_t record_split(arena *a, const char *s, const char **out, size_t max);
 /* "key": the string, or null when it is "". */
 void record_str_or_null(json_writer *w, const char *key, const char *v);
 
+/* Writes each field of a record read with `fields` as "<name>": value, in
+ * the table's order, null for "" (the members of an object the caller
+ * opened). */
+void record_write_fields(json_writer *w, const struct record_field *fields, size_t n,
+                         const void *rec);
+
 /* Writes one entity of a page into an answer's array; false skips it. */
 typedef bool (*record_write_fn)(json_writer *w, arena *a, const redisReply *entity);
 

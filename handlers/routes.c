@@ -88,6 +88,14 @@ const struct route routes[] = {
     ROUTE(GET, "/webrtc/cameraOn", chatrooms_camera_on, ACCOUNT),
     ROUTE(GET, "/webrtc/cameraOff", chatrooms_camera_off, ACCOUNT),
 
+    /* Prosody rooms and occupants (API.md §7), for the Prosody component */
+    ROUTE(POST, "/api/v1/rooms", prosody_room_create, .auth = AUTH_SERVICE),
+    ROUTE(GET, "/api/v1/rooms/:session", prosody_room_get, .auth = AUTH_SERVICE),
+    ROUTE(DELETE, "/api/v1/rooms/:session", prosody_room_end, .auth = AUTH_SERVICE),
+    ROUTE(POST, "/api/v1/occupants", prosody_occupant_create, .auth = AUTH_SERVICE),
+    ROUTE(PUT, "/api/v1/occupants/:jid", prosody_occupant_update, .auth = AUTH_SERVICE),
+    ROUTE(DELETE, "/api/v1/occupants/:jid", prosody_occupant_destroy, .auth = AUTH_SERVICE),
+
     /* Pusher (API.md §5) */
     ROUTE(POST, "/socket/auth", socket_auth, GUEST),
 

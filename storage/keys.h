@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "core/arena.h"
+
 #define KEY_MAX 512
 
 void keys_init(const char *prefix);
@@ -19,6 +21,11 @@ const char *keys_prefix(void);
 
 /* <prefix>{kind:id}[suffix] */
 size_t key_entity(char *out, const char *kind, const char *id, size_t idlen, const char *suffix);
+
+/* <prefix>{kind:id}, allocated in the arena: for ids that clients choose
+ * and that may be longer than KEY_MAX allows (a Prosody session or JID of
+ * 255 characters is up to 1020 bytes).  Sets *len. */
+const char *key_entity_arena(arena *a, const char *kind, const char *id, size_t idlen, size_t *len);
 
 /* <prefix>name */
 size_t key_named(char *out, const char *name);

@@ -151,7 +151,9 @@ class Api:
         Returns Creds."""
         creds = Creds.new()
         body = creds.accounts_body(**over)
-        r = self.post("/accounts", body, token=token)
+        # Argon2id runs on a bounded queue: many accounts made at once on a
+        # loaded machine wait their turn longer than a plain request.
+        r = self.post("/accounts", body, token=token, timeout=60)
         v = expect(r, 201)
         assert set(v) == {"account", "token"}, r
         creds.apply_body(body)

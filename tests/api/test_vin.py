@@ -170,7 +170,7 @@ def test_path_forms(shared_onair):
     assert_error(shared_onair.get("/vin/1HGCM82633A004352/x"), 404, "not-found")
     r = shared_onair.post("/vin/1HGCM82633A004352", body=b"")
     assert_error(r, 405, "method-not-allowed")
-    assert r.header("Allow") == "GET, HEAD", r
+    assert r.header("Allow") == "GET, HEAD, OPTIONS", r
 
 
 def test_no_auth_needed(shared_onair):

@@ -40,7 +40,6 @@ Presence:
 Human-readable lines go to stderr; the last line of stdout is key=value pairs.
 """
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -53,7 +52,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Conn, Failure and request are used by bench/gig_lifecycle.py through this module.
 from setup_common import (Conn, Failure, Redis, cache_tag, check_tokens,  # noqa: E402,F401
                           create_accounts, delete_prefix, dump_prefix, load_cache, log,
-                          request, restore_keys, run_requests, save_cache, set_log_name)
+                          request, restore_keys, run_reporting, run_requests, save_cache,
+                          set_log_name)
 
 ROLES = {"mapcust": "user", "mapop": "operator", "cust": "user", "op": "operator"}
 PASSWORD = "bench-password"
@@ -253,16 +253,7 @@ def main():
         ap.error("--online takes map and/or pairs")
     if min(args.map_operators, args.pairs) < 0 or args.concurrency < 1:
         ap.error("counts must be positive")
-    out = {}
-    rc = 0
-    try:
-        out = asyncio.run(run(args))
-    except Failure as e:
-        log(f"FAILED: {e}")
-        rc = 1
-    out["ok"] = int(rc == 0)
-    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
-    return rc
+    return run_reporting(run(args), {})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 -- POST with a token per request, cycling through many accounts' tokens, as
--- thousands of dealers pinging would: `wrk -s bench/ping.lua URL -- TOKENS_FILE`
--- (one token a line; a missing file or none: a placeholder token, for nginx).
+-- thousands of dealers pinging would: `wrk -s bench/ping.lua URL -- FILE`,
+-- one request a line: a token (an empty body), or a token, a tab and a JSON
+-- body (bench/room_setup.py's chat messages); a missing file or none: a
+-- placeholder token, for nginx.
 -- With `-- BODIES_FILE body` each line is instead a JSON body that holds its
 -- client's token, posted as the peermetrics SDK posts (Content-Type
 -- text/plain, no CORS preflight): the telemetry scenarios
@@ -18,30 +20,35 @@ function setup(thread)
 end
 
 function init(args)
-  local tokens = {}
+  local lines = {}
   local f = args[1] and io.open(args[1], "r")
   if f then
     for line in f:lines() do
       if #line > 0 then
-        tokens[#tokens + 1] = line
+        lines[#lines + 1] = line
       end
     end
     f:close()
   end
-  if #tokens == 0 then
-    tokens[1] = "none"
+  if #lines == 0 then
+    lines[1] = "none"
   end
   local path = wrk.path
-  for k, tok in ipairs(tokens) do
+  for k, line in ipairs(lines) do
     if args[2] == "body" then
       reqs[k] = wrk.format("POST", path, {["Content-Type"] = "text/plain;charset=UTF-8"},
-                           tok == "none" and "{}" or tok)
+                           line == "none" and "{}" or line)
     elseif args[2] == "get" then
-      reqs[k] = wrk.format("GET", tok == "none" and path or tok,
+      reqs[k] = wrk.format("GET", line == "none" and path or line,
                            {["Authorization"] = "Bearer " .. (args[3] or "none")})
     else
+      local tok, body = line:match("^([^\t]+)\t(.*)$")
       -- an empty body: wrk.format then sends Content-Length: 0
-      reqs[k] = wrk.format("POST", path, {["Authorization"] = "Bearer " .. tok}, "")
+      local headers = {["Authorization"] = "Bearer " .. (tok or line)}
+      if body then
+        headers["Content-Type"] = "application/json"
+      end
+      reqs[k] = wrk.format("POST", path, headers, body or "")
     end
   end
   n = #reqs

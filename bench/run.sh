@@ -37,6 +37,9 @@
 #                                            offsets across a conference of
 #                                            BENCH_CONF_EVENTS events (loaded through
 #                                            /connection/batch: bench/conf_events_setup.py)
+#   BENCH_ONLY=room_message bench/run.sh     POST /room/message by the members of 100
+#                                            chat rooms in turn (BENCH_ROOM_PAIRS), against
+#                                            nginx; accounts as for ping (cached)
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
 #                                            (bench/gig_driver is still built)
@@ -719,6 +722,39 @@ setup_conf_events() {
   scenario_info[conf_events]="events=$CONF_EVENTS p99<=5ms"
 }
 
+# --- chat rooms (API.md §8) -----------------------------------------------------
+
+# room_message: ROOM_PAIRS pairs of accounts (bench/stream_setup.py's cached
+# dealers, under the stream scenarios' settings), each pair with its room
+# (bench/room_setup.py); wrk POSTs /room/message as every member in turn
+# (bench/ping.lua, with the messages' bodies), so each request checks another
+# token and writes to another room, which tells the other member (an event).
+# nginx gets the same requests (the file onair's set-up wrote, when it ran
+# first).
+readonly ROOM_PAIRS="${BENCH_ROOM_PAIRS:-100}"
+setup_room_message() {
+  local reqs="$tmp/room-messages.txt"
+  script_args+=("$reqs")
+  [[ $1 == onair ]] || return 0
+  log "room_message: $ROOM_PAIRS rooms of 2 accounts (from $STREAM_CACHE, or created)"
+  # A fresh server makes its bootstrap admin a moment after it first answers.
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until post /auth "{\"email\":\"$STREAM_ADMIN_EMAIL\",\"password\":\"$STREAM_ADMIN_PASSWORD\"}" \
+    >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "room_message: the bootstrap admin cannot log in"
+    sleep 0.2
+  done
+  "$BENCH_DIR/stream_setup.py" --port "$server_port" --redis-sock "$redis_sock" \
+    --prefix "$STREAM_PREFIX" --cache "$STREAM_CACHE" --source-root "$ROOT" \
+    --admin-email "$STREAM_ADMIN_EMAIL" --admin-password "$STREAM_ADMIN_PASSWORD" \
+    --orgs "$STREAM_ORGS" --dealers $((2 * ROOM_PAIRS)) --out "$tmp/room-accounts.json" \
+    2>&1 >/dev/null | tee -a "$results/stream_setup.log" >&2 ||
+    die "room_message: bench/stream_setup.py failed (see $results/stream_setup.log)"
+  "$BENCH_DIR/room_setup.py" --port "$server_port" --accounts "$tmp/room-accounts.json" \
+    --pairs "$ROOM_PAIRS" --out "$reqs" >/dev/null ||
+    die "room_message: bench/room_setup.py failed"
+}
+
 # The Prosody scenarios (docs/prosody.md): the component's service token, and
 # one room (with BENCH_PROSODY_OCCUPANTS occupants) made by their set-up.
 # prosody_room reads that room (GET /api/v1/rooms/:session); prosody_join
@@ -925,6 +961,7 @@ scenarios() {
   ingest_scenario stats_large /v1/stats large - 150 -t2 -c8
   ingest_scenario batch_large /v1/connection/batch batch - 150 -t2 -c4
   telemetry_env scenario conf_events / ping.lua - -t2 -c8
+  stream_env scenario room_message /room/message ping.lua 0.4 -t2 -c64
   prosody_env scenario prosody_room /api/v1/rooms/bench-room auth_get.lua - -t2 -c64 -- \
     "$PROSODY_TOKEN"
   prosody_env scenario prosody_join /api/v1/occupants prosody_join.lua - -t2 -c64 -- \

@@ -32,6 +32,21 @@ class Failure(Exception):
     """Ends the run with a message and a non-zero exit."""
 
 
+def run_reporting(coro, out):
+    """Runs coro to completion (a Failure is logged), adds what it returns
+    (a dict, or None) to out, and prints out with ok=1|0 as key=value pairs,
+    stdout's last line.  Returns the exit status."""
+    rc = 0
+    try:
+        out.update(asyncio.run(coro) or {})
+    except Failure as e:
+        log(f"FAILED: {e}")
+        rc = 1
+    out["ok"] = int(rc == 0)
+    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
+    return rc
+
+
 def log(msg):
     print(f"{_LOG_NAME[0]}: {msg}", file=sys.stderr, flush=True)
 

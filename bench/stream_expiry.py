@@ -51,8 +51,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from setup_common import (Conn, Failure, Redis, log, request, run_requests,  # noqa: E402
-                          set_log_name)
+from setup_common import (Conn, Failure, Redis, log, request, run_reporting,  # noqa: E402
+                          run_requests, set_log_name)
 
 VIN = "1HGCM82633A004352"
 
@@ -336,15 +336,7 @@ def main():
     ap.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     args = ap.parse_args()
     out = {}
-    rc = 0
-    try:
-        asyncio.run(run(args, out))
-    except Failure as e:
-        log(f"FAILED: {e}")
-        rc = 1
-    out["ok"] = int(rc == 0)
-    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
-    return rc
+    return run_reporting(run(args, out), out)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ is cached, and the next run adds the rest.
 Human-readable lines go to stderr; the last line of stdout is key=value pairs.
 """
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -39,8 +38,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from setup_common import (ACCOUNT_SOURCES, Failure, Redis, cache_tag,  # noqa: E402
                           check_tokens, create_accounts, delete_prefix, dump_prefix,
-                          load_cache, log, request, restore_keys, run_requests, save_cache,
-                          set_log_name)
+                          load_cache, log, request, restore_keys, run_reporting, run_requests,
+                          save_cache, set_log_name)
 
 PASSWORD = "bench-password"
 SOURCES = ACCOUNT_SOURCES + ("storage/scripts/org_create.lua",)
@@ -180,16 +179,7 @@ def main():
     args = ap.parse_args()
     if args.orgs < 1 or args.dealers < 0 or args.concurrency < 1:
         ap.error("counts must be positive")
-    out = {}
-    rc = 0
-    try:
-        out = asyncio.run(run(args))
-    except Failure as e:
-        log(f"FAILED: {e}")
-        rc = 1
-    out["ok"] = int(rc == 0)
-    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
-    return rc
+    return run_reporting(run(args), {})
 
 
 if __name__ == "__main__":

@@ -85,6 +85,8 @@ static const struct setting settings[] = {
       "30000", 1, 86400000, "stream accept window"),
     U("ping-timeout-ms", "ONAIR_PING_TIMEOUT_MS", ping_timeout_ms, "60000", 1, 86400000,
       "dealer heartbeat expiry"),
+    U("chat-idle-ms", "ONAIR_CHAT_IDLE_MS", chat_idle_ms, "120000", 1, 86400000,
+      "a chat room without messages this long becomes inactive"),
     U("telemetry-retention-s", "ONAIR_TELEMETRY_RETENTION_S", telemetry_retention_s, "2592000", 60,
       315360000, "telemetry lifetime"),
     S("plans", "ONAIR_PLANS", plans, "free:conferences=1000;pro:conferences=0", C_NONE,

@@ -43,6 +43,7 @@ struct config {
     uint64_t gig_confirm_timeout_ms;
     uint64_t stream_accept_timeout_ms;
     uint64_t ping_timeout_ms;
+    uint64_t chat_idle_ms;
     uint64_t telemetry_retention_s;
     char *plans;                     /* ONAIR_PLANS: "name:metric=limit;..." (plans.h) */
     uint64_t telemetry_rate_per_min; /* SDK requests per client IP */

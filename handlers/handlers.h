@@ -88,6 +88,16 @@ void streams_list(http_request *req);
 void streams_ping(http_request *req);
 int streams_init(void); /* the stream deadline kind */
 
+/* chatrooms.c (API.md §8, docs/chatrooms.md) */
+void chatrooms_add(http_request *req);
+void chatrooms_message(http_request *req);
+void chatrooms_list(http_request *req);
+void chatrooms_select(http_request *req);
+void chatrooms_stop(http_request *req);
+void chatrooms_camera_on(http_request *req);
+void chatrooms_camera_off(http_request *req);
+int chatrooms_init(void); /* the room idleness deadline kind */
+
 /* prosody.c (API.md §7, docs/prosody.md) */
 void prosody_room_create(http_request *req);
 void prosody_room_end(http_request *req);

@@ -79,6 +79,16 @@ const struct route routes[] = {
     ROUTE(GET, "/streams", streams_list, ACCOUNT),
     ROUTE(POST, "/ping", streams_ping, CLAIMS),
 
+    /* Chat rooms (API.md §8) */
+    ROUTE(POST, "/room/add", chatrooms_add, ACCOUNT),
+    ROUTE(GET, "/room/list", chatrooms_list, ACCOUNT),
+    ROUTE(POST, "/room/list", chatrooms_message, CLAIMS),
+    ROUTE(POST, "/room/message", chatrooms_message, CLAIMS),
+    ROUTE(GET, "/room/select/:id", chatrooms_select, ACCOUNT),
+    ROUTE(GET, "/room/stop/:id", chatrooms_stop, ACCOUNT),
+    ROUTE(GET, "/webrtc/cameraOn", chatrooms_camera_on, ACCOUNT),
+    ROUTE(GET, "/webrtc/cameraOff", chatrooms_camera_off, ACCOUNT),
+
     /* Prosody rooms and occupants (API.md §7), for the Prosody component */
     ROUTE(POST, "/api/v1/rooms", prosody_room_create, .auth = AUTH_SERVICE),
     ROUTE(GET, "/api/v1/rooms/:session", prosody_room_get, .auth = AUTH_SERVICE),
@@ -145,6 +155,8 @@ int handlers_init(void) {
     accounts_init();
     map_init();
     if (events_init() < 0 || gigs_init() < 0 || streams_init() < 0)
+        return -1;
+    if (chatrooms_init() < 0)
         return -1;
     return testhooks_init();
 }

@@ -19,6 +19,8 @@ import re
 import socket
 import time
 
+import pytest
+
 from harness import HOST, Response, SocketOwner, wait_until
 
 ID_RE = re.compile(r"^(\d+)-(\d+)$")
@@ -375,3 +377,12 @@ def wait_gauge(srv, name, value, timeout=5, **labels):
         wait_until(check, timeout, interval=0.05, message=f"{name} == {value} on :{srv.port}")
     except AssertionError as e:
         raise AssertionError(f"{e}; last values {seen[-5:]}") from None
+
+
+@pytest.fixture
+def sse():
+    """Streams for a test (import it: `from events_util import sse`), all
+    closed at teardown."""
+    s = Streams()
+    yield s
+    s.close_all()

@@ -396,11 +396,11 @@ static void put_counter(struct updates *u, const struct rtc_sample *s,
     put_int(u, f->last, ">", v);
     if (!s->has_time)
         return;
-    put_int(u, f->first, "?", v);
     if (f->t_first) {
-        put_int(u, f->t_first, "?", s->time_ms);
+        put_int(u, f->t_first, "<", s->time_ms);
         put_int(u, f->t_last, ">", s->time_ms);
     }
+    put_int(u, f->first, "^", v); /* with the time above (the pair's: pair_out's) */
 }
 
 /* The field names of one media kind. */
@@ -441,7 +441,7 @@ static void put_media(struct updates *u, const struct rtc_sample *s, const struc
 }
 
 /* The pair's two counters share one first/last time, written with the
- * second. */
+ * outgoing one, which rtc_updates therefore puts first. */
 static const struct counter_fields pair_in = {"bytes_in", "bytes_in_first", NULL, NULL};
 static const struct counter_fields pair_out = {"bytes_out", "bytes_out_first", "pair_t_first",
                                                "pair_t_last"};
@@ -454,12 +454,12 @@ size_t rtc_updates(const struct rtc_sample *s, struct rtc_update *out, size_t ma
     struct updates u = {out, 0, max < RTC_UPDATES_MAX ? max : RTC_UPDATES_MAX};
     put_int(&u, "samples", "+", 1);
     if (s->has_time) {
-        put_int(&u, "t_first", "?", s->time_ms);
+        put_int(&u, "t_first", "<", s->time_ms);
         put_int(&u, "t_last", ">", s->time_ms);
     }
     if (s->has_pair_bytes) {
-        put_counter(&u, s, &pair_in, s->pair_bytes_received);
         put_counter(&u, s, &pair_out, s->pair_bytes_sent);
+        put_counter(&u, s, &pair_in, s->pair_bytes_received);
     }
     if (s->has_rtt)
         put_gauge(&u, &rtt_fields, s->rtt_s);

@@ -109,12 +109,15 @@ static inline bool rtc_multiple_rejoins(unsigned sessions_in_conference) {
  *   "f"  HINCRBYFLOAT field value           (real sums)
  *   ">"  HSET when absent or value is larger (maxima; monotone counters, so a
  *        retried, late sample cannot move a counter back)
- *   "?"  HSETNX field value                 (the first sample's value)
+ *   "<"  HSET when absent or value is smaller (the earliest sample's time:
+ *        samples racing through several instances may arrive out of order)
+ *   "^"  HSET when the latest "<" before it was taken (the value that goes
+ *        with that earliest time)
  * storage/scripts/lib/rtcstats.lua does exactly that ("--! lib: rtcstats",
  * rtcstats_apply(key, argv, first)).  Values are decimal text. */
 struct rtc_update {
     const char *field; /* static */
-    const char *op;    /* static, one of "=", "+", "f", ">", "?" */
+    const char *op;    /* static, one of "=", "+", "f", ">", "<", "^" */
     char value[32];
 };
 

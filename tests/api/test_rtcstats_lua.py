@@ -19,12 +19,14 @@ def apply(r, key, triples):
 
 # Two samples of one connection as rtc_updates writes them (a subset of the
 # fields; tests/unit/test_rtcstats.c checks the C side's full list).
-FIRST = [("samples", "+", "1"), ("t_first", "?", "1000"), ("t_last", ">", "1000"),
-         ("a_bytes_in", ">", "40000"), ("a_bytes_in_first", "?", "40000"),
+FIRST = [("samples", "+", "1"), ("t_first", "<", "1000"), ("t_last", ">", "1000"),
+         ("a_bytes_in", ">", "40000"), ("a_t_in_first", "<", "1000"),
+         ("a_bytes_in_first", "^", "40000"),
          ("a_jitter_sum", "f", "0.004"), ("a_jitter_n", "+", "1"), ("a_jitter_max", ">", "0.004"),
          ("a_lost_in", ">", "-2"), ("local_type", "=", "srflx")]
-SECOND = [("samples", "+", "1"), ("t_first", "?", "11000"), ("t_last", ">", "11000"),
-          ("a_bytes_in", ">", "80000"), ("a_bytes_in_first", "?", "80000"),
+SECOND = [("samples", "+", "1"), ("t_first", "<", "11000"), ("t_last", ">", "11000"),
+          ("a_bytes_in", ">", "80000"), ("a_t_in_first", "<", "11000"),
+          ("a_bytes_in_first", "^", "80000"),
           ("a_jitter_sum", "f", "0.012"), ("a_jitter_n", "+", "1"), ("a_jitter_max", ">", "0.012"),
           ("a_lost_in", ">", "3"), ("local_type", "=", "relay")]
 
@@ -33,11 +35,11 @@ def test_samples_fold(redis_server):
     r = redis_server.client()
     h = apply(r, "agg", FIRST)
     assert h == {"samples": "1", "t_first": "1000", "t_last": "1000", "a_bytes_in": "40000",
-                 "a_bytes_in_first": "40000", "a_jitter_sum": "0.004", "a_jitter_n": "1",
+                 "a_t_in_first": "1000", "a_bytes_in_first": "40000", "a_jitter_sum": "0.004", "a_jitter_n": "1",
                  "a_jitter_max": "0.004", "a_lost_in": "-2", "local_type": "srflx"}
     h = apply(r, "agg", SECOND)
     assert h == {"samples": "2", "t_first": "1000", "t_last": "11000", "a_bytes_in": "80000",
-                 "a_bytes_in_first": "40000", "a_jitter_sum": "0.016", "a_jitter_n": "2",
+                 "a_t_in_first": "1000", "a_bytes_in_first": "40000", "a_jitter_sum": "0.016", "a_jitter_n": "2",
                  "a_jitter_max": "0.012", "a_lost_in": "3", "local_type": "relay"}
     # What the summary derives: mean jitter, and the bitrate over the span.
     assert float(h["a_jitter_sum"]) / int(h["a_jitter_n"]) == 0.008
@@ -57,6 +59,18 @@ def test_late_sample_moves_nothing_back(redis_server):
     assert h["a_bytes_in"] == "80000" and h["a_jitter_max"] == "0.012" and h["a_lost_in"] == "3"
     assert h["samples"] == "3" and h["a_jitter_n"] == "3"
     assert h["local_type"] == "srflx"  # "=" is the latest write
+
+
+def test_an_earlier_sample_arriving_late_becomes_the_first(redis_server):
+    """Samples racing through two instances may arrive out of order: the
+    earliest time wins, with the value that goes with it ("<" then "^")."""
+    r = redis_server.client()
+    apply(r, "agg", SECOND)
+    h = apply(r, "agg", FIRST)
+    assert h["t_first"] == "1000" and h["a_t_in_first"] == "1000", h
+    assert h["a_bytes_in_first"] == "40000" and h["a_bytes_in"] == "80000", h
+    h = apply(r, "agg", SECOND)  # a later one changes no first value
+    assert h["t_first"] == "1000" and h["a_bytes_in_first"] == "40000", h
 
 
 def test_numbers_compare_as_numbers(redis_server):

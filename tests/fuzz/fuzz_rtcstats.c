@@ -57,7 +57,7 @@ static void check_sample(const json_doc *doc, int root) {
     CHECK(!strcmp(u[0].field, "samples"));
     for (size_t i = 0; i < n; i++) {
         CHECK(u[i].field && u[i].op);
-        CHECK(strlen(u[i].op) == 1 && strchr("=+f>?", u[i].op[0]));
+        CHECK(strlen(u[i].op) == 1 && strchr("=+f><^", u[i].op[0]));
         check_value(&u[i]);
     }
     struct rtc_update few[2];

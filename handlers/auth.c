@@ -368,13 +368,12 @@ static void authenticate(http_request *req, const char *tok, size_t toklen) {
     }
     if (req->match.route->auth == AUTH_CLAIMS) {
         struct claims *cl = arena_alloc(&req->arena, sizeof *cl);
-        *cl = (struct claims){
-            .sub = sub,
-            .jti = jti,
-            .platform = plt,
-            .sublen = sublen,
-            .jtilen = jtilen,
-            .gen = (int64_t)gen};
+        *cl = (struct claims){.sub = sub,
+                              .jti = jti,
+                              .platform = plt,
+                              .sublen = sublen,
+                              .jtilen = jtilen,
+                              .gen = (int64_t)gen};
         req->claims = cl;
         after_auth(req);
         return;

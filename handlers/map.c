@@ -33,8 +33,8 @@
 #include "storage/keys.h"
 #include "storage/redis.h"
 
-#define MAP_ROW 10     /* fields per operator in gig_map.lua's answer */
-#define SLACK_M 0.5    /* metres of rounding between Redis's figures and ours */
+#define MAP_ROW 10  /* fields per operator in gig_map.lua's answer */
+#define SLACK_M 0.5 /* metres of rounding between Redis's figures and ours */
 
 /* ---- a search's answer ---- */
 

@@ -20,13 +20,16 @@ local role, other
 if r[1] == me then role, other = 'a', r[2]
 elseif r[2] == me then role, other = 'b', r[1]
 else return {'not-found'} end
-local o = redis.call('HMGET', chatroom_acct(P, other), 'status', 'archive', 'isCamera',
-  'currentRoom')
-local mid = redis.call('INCR', P .. 'messages:seq')
+local oacct = chatroom_acct(P, other)
+local o = redis.call('HMGET', oacct, 'status', 'archive', 'isCamera', 'currentRoom')
+-- A string once: each use of a number where a string is wanted formats it again.
+local mid = tostring(redis.call('INCR', P .. 'messages:seq'))
 local msg = '{"id":' .. mid .. ',"message":"' .. ARGV[5] .. '","author_id":"' .. me ..
   '","created":"' .. ARGV[7] .. '"'
-if redis.call('RPUSH', KEYS[3] .. ':msgs', role .. msg) > tonumber(ARGV[9]) then
-  redis.call('LTRIM', KEYS[3] .. ':msgs', -tonumber(ARGV[9]), -1)
+-- Trimmed back to the number kept once it is a quarter over, not on every message.
+local kept = tonumber(ARGV[9])
+if redis.call('RPUSH', KEYS[3] .. ':msgs', role .. msg) > kept + kept / 4 then
+  redis.call('LTRIM', KEYS[3] .. ':msgs', -kept, -1)
 end
 local read = o[4] == id
 local mark = role == 'a' and 'readB' or 'readA'
@@ -40,7 +43,7 @@ else
 end
 if r[3] ~= '1' then redis.call('ZADD', P .. 'deadlines:room', ARGV[8], id) end
 r[3], r[4] = '1', ARGV[6]
-publish_event(chatroom_acct(P, other) .. ':events', 'room',
+publish_event(oacct .. ':events', 'room',
   '{"action":"message","room_id":' .. id .. ',"message":' .. msg .. ',"is_readed":' ..
   tostring(read) .. '}}', ARGV[10], ARGV[11])
 return {'ok', chatroom_view_of(id, me, r, o, acc[5])}

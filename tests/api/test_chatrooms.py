@@ -235,6 +235,23 @@ def test_messages_window_ids_and_activity(acct):
     assert d["messages"][str(max(int(k) for k in d["messages"]))]["message"] == "via /room/list"
 
 
+def test_a_room_keeps_its_newest_100_to_125_messages(acct):
+    a, b = people(acct, 2)
+    room = add(acct.a, a, b)["id"]
+    r = acct.redis.client()
+    key = f"{PREFIX}{{room:{room}}}:msgs"
+    for i in range(126):
+        d = say(acct.a, a, room, f"m{i}")
+        assert len(d["messages"]) == min(i + 1, 5), d
+        kept = r.lrange(key, 0, -1)
+        # trimmed back to the newest 100 when the 126th arrives, not before
+        assert len(kept) == (i + 1 if i < 125 else 100), (i, len(kept))
+        assert kept[-1].startswith('a{"id":') and f'"message":"m{i}"' in kept[-1]
+    assert '"message":"m26"' in kept[0]
+    assert [d["messages"][k]["message"] for k in sorted(d["messages"], key=int)] == \
+        [f"m{i}" for i in range(121, 126)]
+
+
 def test_message_characters_not_bytes(acct):
     a, b = people(acct, 2)
     room = add(acct.a, a, b)["id"]

@@ -4,6 +4,7 @@ sessions and search over data ingested through the real SDK routes; who may
 see what; plans, quota and billing."""
 
 import json
+import time
 import urllib.parse
 import uuid
 from datetime import datetime, timezone
@@ -71,7 +72,10 @@ def ids(listing):
 
 def test_conferences_by_app_newest_first_paged(tm):
     owner, _, app = tm.owner_with_app()
-    made = [join(tm, app)[1]["cnf"] for _ in range(5)]
+    made = []
+    for _ in range(5):  # each in its own millisecond: the order is the creation time's
+        made.append(join(tm, app)[1]["cnf"])
+        time.sleep(0.002)
     v = ok(tm, owner.token, "/conferences", appId=app["id"])
     assert v["count"] == 5 and ids(v) == made[::-1], v
     conf = v["data"][0]
@@ -92,9 +96,13 @@ def test_conferences_by_app_newest_first_paged(tm):
 def test_conferences_filters_and_their_errors(tm):
     owner, _, app = tm.owner_with_app()
     user = new_id("user")
+    # each conference in its own millisecond: the bounds below tell them apart
     _, c1 = join(tm, app, user=user)
+    time.sleep(0.002)
     _, c2 = join(tm, app)
+    time.sleep(0.002)
     _, c3 = join(tm, app, user=user)
+    time.sleep(0.002)
     _, c1b = join(tm, app, conference=None, user=user)
     everything = ok(tm, owner.token, "/conferences", appId=app["id"])
     created = {c["id"]: c["createdMs"] for c in everything["data"]}
@@ -361,8 +369,11 @@ def test_participants_and_sessions(tm):
     owner, _, app = tm.owner_with_app()
     cid = new_id("conf")
     ann_user = new_id("ann")
+    # each joins in its own millisecond: the lists' order is the creation time's
     _, a1 = join(tm, app, conference=cid, user=ann_user, userName="Ann")
+    time.sleep(0.002)
     _, b1 = join(tm, app, conference=cid)
+    time.sleep(0.002)
     _, a2 = join(tm, app, user=ann_user)  # Ann in another conference
     v = ok(tm, owner.token, "/participants", appId=app["id"])
     assert ids(v) == [b1["par"], a1["par"]] and v["count"] == 2

@@ -68,12 +68,26 @@ void buf_printf(buf *b, const char *fmt, ...) {
 }
 
 size_t buf_u64_digits(char *out, unsigned long long v) {
+    /* Two digits per division: the Redis command writer formats a length
+     * per argument, about 170 of them for a telemetry sample. */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
     char tmp[20];
     size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        tmp[--i] = pairs[d + 1];
+        tmp[--i] = pairs[d];
+    }
+    if (v >= 10) {
+        tmp[--i] = pairs[v * 2 + 1];
+        tmp[--i] = pairs[v * 2];
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
     memcpy(out, tmp + i, sizeof tmp - i);
     return sizeof tmp - i;
 }

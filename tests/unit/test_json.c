@@ -663,6 +663,46 @@ static void test_utf8_valid(void **state) {
             fail_case("should be invalid UTF-8", i, &bad[i]);
 }
 
+/* Strings are scanned a word at a time: each kind of byte, at every offset
+ * of strings longer than a few words, is judged as it is alone. */
+static void test_long_strings_every_offset(void **state) {
+    (void)state;
+    static const struct {
+        const char *ins;
+        int ok;
+    } cases[] = {
+        {"\x01", 0},
+        {"\x1f", 0},
+        {"\n", 0},
+        {"\"", 0},
+        {"\\", 0},
+        {"\x80", 0},
+        {"\xff", 0},
+        {"\xc2\x80", 1},
+        {"\x7f", 1},
+        {" ", 1},
+        {"\\\"", 1},
+        {"\\u00e9", 1},
+        {"\xf0\x90\x80\x80", 1},
+    };
+    arena a;
+    arena_init(&a);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (size_t at = 0; at <= 33; at++) {
+            char doc_src[96];
+            int n = snprintf(doc_src, sizeof doc_src, "[\"%.*s%s%.*s\"]", (int)at,
+                             "abcdefghijklmnopqrstuvwxyz0123456789", cases[c].ins, (int)(33 - at),
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+            json_doc doc;
+            int r = json_parse(&doc, &a, doc_src, (size_t)n);
+            if (r != (cases[c].ok ? 0 : -1)) {
+                fprintf(stderr, "case %zu at offset %zu: %s\n", c, at, doc_src);
+                fail();
+            }
+        }
+    arena_reset(&a);
+}
+
 static void test_utf8_chars(void **state) {
     (void)state;
     assert_int_equal(json_utf8_chars("", 0), 0);
@@ -1106,6 +1146,7 @@ int main(void) {
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_wide_object),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_long_strings_every_offset),
         cmocka_unit_test(test_utf8_chars),
         cmocka_unit_test(test_writer_structure),
         cmocka_unit_test(test_writer_top_level_and_depth),

@@ -307,7 +307,7 @@ run_wrk() {
 
 # scenario NAME PATH LUA MIN_RATIO [wrk options...] [-- script args...]
 # Runs wrk with the same arguments against each target in turn, BENCH_ROUNDS
-# times alternating, and keeps each target's fastest run. LUA is a script
+# times alternating, and keeps each target's fastest clean run. LUA is a script
 # under bench/ used for both targets ("-" for none: plain GET PATH); nginx
 # answers the fixed body to any method and path, so a script may POST.
 # MIN_RATIO is the budget for onair/nginx ("-" for none).
@@ -329,7 +329,9 @@ scenario() {
         failures=$((failures + 1))
         note[$target]=${wrk_note:-no-result}
       fi
-      if [[ -n "$wrk_rps" ]] && { [[ "${rps[$target]}" == - ]] ||
+      # A run with errors or non-2xx answers is reported, never kept as the best:
+      # refusals answered fast would pass for throughput.
+      if [[ -n "$wrk_rps" && "$wrk_note" == - ]] && { [[ "${rps[$target]}" == - ]] ||
         awk -v a="$wrk_rps" -v b="${rps[$target]}" 'BEGIN { exit !(a > b) }'; }; then
         rps[$target]=$wrk_rps p99[$target]=$wrk_p99 cpu[$target]=$wrk_cpu_us
       fi

@@ -92,7 +92,7 @@ static const struct setting settings[] = {
     S("plans", "ONAIR_PLANS", plans, "free:conferences=1000;pro:conferences=0", C_NONE,
       "telemetry plans and their monthly quotas (0: unlimited); the first is the default"),
     U("telemetry-rate-per-min", "ONAIR_TELEMETRY_RATE_PER_MIN", telemetry_rate_per_min, "2000", 1,
-      1000000000, "telemetry SDK requests per client IP (429)"),
+      60000000, "telemetry SDK requests per client IP (429)"),
     U("max-header-bytes", "ONAIR_MAX_HEADER_BYTES", max_header_bytes, "16384", 256, 1048576,
       "request header bytes (431)"),
     U("max-headers", "ONAIR_MAX_HEADERS", max_headers, "100", 1, 10000,

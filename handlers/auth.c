@@ -515,9 +515,8 @@ void ratelimit_charge(http_request *req, int n, const char *const *keys, const u
     snprintf(nums[0], sizeof nums[0], "%llu", (unsigned long long)now_ms());
     argv[n] = nums[0];
     for (int i = 0; i < n; i++) {
-        uint64_t interval = 60000 / (per_min[i] ? per_min[i] : 1);
         snprintf(nums[i + 1], sizeof nums[i + 1], "%llu",
-                 (unsigned long long)(interval ? interval : 1));
+                 (unsigned long long)gcra_interval_us(per_min[i]));
         argv[n + 1 + i] = nums[i + 1];
     }
     struct rl_ctx *c = arena_alloc(&req->arena, sizeof *c);

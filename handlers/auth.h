@@ -95,6 +95,14 @@ typedef void (*pipeline_next)(http_request *req);
 void ratelimit_charge(http_request *req, int n, const char *const *keys, const uint64_t *per_min,
                       pipeline_next next);
 
+/* A limiter's emission interval for `per_min` requests a minute, in
+ * microseconds (storage/scripts/lib/gcra.lua): exact for every rate up to
+ * 60 000 000 a minute, the most a limiter may be configured with. */
+static inline uint64_t gcra_interval_us(uint64_t per_min) {
+    uint64_t us = 60000000 / (per_min ? per_min : 1);
+    return us ? us : 1;
+}
+
 /* The client's IP: the TCP peer, or the forwarding header's when the peer is
  * a trusted proxy.  Returns 0, or -1 when unknown. */
 int client_ip(http_request *req, char *out, size_t outlen);

@@ -207,9 +207,8 @@ int tm_eval(http_request *req, enum script_id script, rds_cb cb, void *ud, int a
     size_t al[RDS_EVAL_MAX_ARGC];
     av[0] = limiter, al[0] = klen;
     av[1] = now, al[1] = (size_t)snprintf(now, sizeof now, "%llu", (unsigned long long)ms);
-    av[2] = interval,
-    al[2] = (size_t)snprintf(interval, sizeof interval, "%llu",
-                             (unsigned long long)(60000 / per_min ? 60000 / per_min : 1));
+    av[2] = interval, al[2] = (size_t)snprintf(interval, sizeof interval, "%llu",
+                                               (unsigned long long)gcra_interval_us(per_min));
     av[3] = prefix, al[3] = strlen(prefix);
     av[4] = ttl, al[4] = (size_t)snprintf(ttl, sizeof ttl, "%llu",
                                           (unsigned long long)srv.cfg.telemetry_retention_s);

@@ -1,7 +1,7 @@
 --! lib: gcra
 -- Generic cell rate algorithm over several limiters at once: either every one
 -- admits the request and each is charged, or none is charged.
--- KEYS[i] a limiter   ARGV[1] now (ms)   ARGV[1 + i] emission interval of KEYS[i] (ms)
+-- KEYS[i] a limiter   ARGV[1] now (ms)   ARGV[1 + i] emission interval of KEYS[i] (us: lib/gcra.lua)
 -- Returns 0 when admitted, else the ms to wait.
 local now = tonumber(ARGV[1])
 local retry = 0

@@ -546,7 +546,7 @@ static void login_charge(struct login *l) {
     http_request *req = l->req;
     req->ctx = l;
     char *key = arena_alloc(&req->arena, KEY_MAX), name[320];
-    snprintf(name, sizeof name, "rl:login:%s", l->identifier);
+    snprintf(name, sizeof name, "gcra:login:%s", l->identifier);
     key_named(key, name);
     const char *keys[1] = {key};
     uint64_t rate[1] = {srv.cfg.login_rate_per_min};

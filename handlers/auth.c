@@ -257,7 +257,7 @@ static void after_auth(http_request *req) {
     if (client_ip(req, ip, sizeof ip) < 0)
         strcpy(ip, "unknown");
     char name[96];
-    snprintf(name, sizeof name, "rl:ip:%s", ip);
+    snprintf(name, sizeof name, "gcra:ip:%s", ip);
     key_named(key, name);
     const char *keys[1] = {key};
     uint64_t rate[1] = {srv.cfg.auth_ip_rate_per_min};

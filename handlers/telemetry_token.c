@@ -198,7 +198,7 @@ int tm_eval(http_request *req, enum script_id script, rds_cb cb, void *ud, int a
     char ip[64], name[96], limiter[KEY_MAX], now[24], interval[24], ttl[24], iso[32];
     if (client_ip(req, ip, sizeof ip) < 0)
         strcpy(ip, "unknown");
-    snprintf(name, sizeof name, "rl:tm:%s", ip);
+    snprintf(name, sizeof name, "gcra:tm:%s", ip);
     size_t klen = key_named(limiter, name);
     uint64_t ms = now_ms();
     uint64_t per_min = srv.cfg.telemetry_rate_per_min;

@@ -5,7 +5,9 @@
 -- microseconds and admits a burst of R.  The theoretical arrival time is kept
 -- in microseconds, so that every rate up to 60 000 000 a minute keeps an
 -- exact interval (in whole milliseconds, any rate above 60 000 a minute was
--- 60 000).  now is in ms, interval in us.
+-- 60 000).  now is in ms, interval in us.  The limiters' keys are named
+-- gcra:* since that change (they were rl:*), so that while a deployment's
+-- instances are upgraded one at a time, none reads a time in the other unit.
 -- gcra_look returns the ms to wait (0: admitted) and the limiter's new
 -- theoretical arrival time; gcra_charge stores that time.
 local function gcra_look(key, now, interval)

@@ -27,11 +27,11 @@ def admitted(r, key, per_min, now_ms, n):
 
 def test_a_burst_of_the_rate_then_the_rate(redis_server):
     r = redis_server.client()
-    ok, wait = admitted(r, "rl:a", 60, NOW, 70)
+    ok, wait = admitted(r, "gcra:a", 60, NOW, 70)
     assert ok == 60 and wait == 1000  # a minute's worth, then one per second
-    assert admitted(r, "rl:a", 60, NOW + 999, 1) == (0, 1)
-    assert admitted(r, "rl:a", 60, NOW + 1000, 2) == (1, 1000)
-    ttl = r.pttl("rl:a")
+    assert admitted(r, "gcra:a", 60, NOW + 999, 1) == (0, 1)
+    assert admitted(r, "gcra:a", 60, NOW + 1000, 2) == (1, 1000)
+    ttl = r.pttl("gcra:a")
     assert 0 < ttl <= 61_000
 
 
@@ -40,16 +40,16 @@ def test_rates_above_one_a_millisecond_keep_their_interval(redis_server):
     # 6 000 000 a minute: 100 a millisecond.  In whole milliseconds the
     # interval was 1 ms, so after the burst only 1 a millisecond passed.
     per_min = 6_000_000
-    r.set("rl:fast", str((NOW + 60_000) * 1000))  # the burst is spent
-    ok, _ = admitted(r, "rl:fast", per_min, NOW + 10, 2000)
+    r.set("gcra:fast", str((NOW + 60_000) * 1000))  # the burst is spent
+    ok, _ = admitted(r, "gcra:fast", per_min, NOW + 10, 2000)
     assert ok == 1000  # 10 ms at 100 a millisecond, give or take none
-    assert admitted(r, "rl:fast", per_min, NOW + 10, 1)[0] == 0
-    assert admitted(r, "rl:fast", per_min, NOW + 11, 200)[0] == 100
+    assert admitted(r, "gcra:fast", per_min, NOW + 10, 1)[0] == 0
+    assert admitted(r, "gcra:fast", per_min, NOW + 11, 200)[0] == 100
 
 
 def test_a_refused_request_charges_nothing(redis_server):
     r = redis_server.client()
-    assert admitted(r, "rl:b", 1, NOW, 1) == (1, 0)
-    before = r.get("rl:b")
-    assert admitted(r, "rl:b", 1, NOW + 1, 3) == (0, 59_999)
-    assert r.get("rl:b") == before
+    assert admitted(r, "gcra:b", 1, NOW, 1) == (1, 0)
+    before = r.get("gcra:b")
+    assert admitted(r, "gcra:b", 1, NOW + 1, 3) == (0, 59_999)
+    assert r.get("gcra:b") == before

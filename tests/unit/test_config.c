@@ -107,6 +107,14 @@ static void test_bad_values(void **state) {
     expect_error(3, a13, "cors-origins");
     const char *a14[] = {"onair", "--cors-origins", "ftp://x.example"};
     expect_error(3, a14, "cors-origins");
+    /* the limiters' microsecond interval: 1 us at most 60 000 000 a minute */
+    const char *a15[] = {"onair", "--telemetry-rate-per-min", "60000001"};
+    expect_error(3, a15, "telemetry-rate-per-min");
+    struct config cfg;
+    const char *a16[] = {"onair", "--telemetry-rate-per-min", "60000000"};
+    assert_int_equal(load(&cfg, 3, a16), 0);
+    assert_int_equal(cfg.telemetry_rate_per_min, 60000000);
+    config_free(&cfg);
     setenv("ONAIR_MAX_BODY_BYTES", "lots", 1);
     const char *a12[] = {"onair"};
     expect_error(1, a12, "ONAIR_MAX_BODY_BYTES");

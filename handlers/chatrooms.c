@@ -282,9 +282,9 @@ void chatrooms_add(http_request *req) {
 /* ---- POST /room/message (and POST /room/list) ---- */
 
 /* A message's two replies: the script's (the room's view less its
- * messages) and the room's newest messages (LRANGE, sent right after the
- * script on the same connection).  Whichever comes second answers; the first
- * is copied into the request's arena meanwhile. */
+ * messages) and the room's newest messages (LRANGE, sent right behind the
+ * script).  Whichever comes second answers; the first is copied into the
+ * request's arena meanwhile. */
 struct sent {
     http_request *req;
     int pending;
@@ -324,10 +324,9 @@ static void on_window(redisReply *reply, int err, void *ud) {
 
 /* The token's claims only (AUTH_CLAIMS): the script checks them with the
  * account, then writes; the room's newest messages are read by the command
- * after it, in the same round trip (reading them inside the script cost
- * about a third of its Redis time).  Normally the script runs first, so the
- * window holds the new message; only if Redis had lost the script (it is
- * then resent as EVAL, after the LRANGE) does the answer miss it. */
+ * right behind it, in the same round trip (rds_eval_then: reading them
+ * inside the script cost about a third of its Redis time), so the window
+ * holds the new message. */
 void chatrooms_message(http_request *req) {
     json_doc doc;
     if (handler_parse_json(req, &doc) < 0)
@@ -399,10 +398,9 @@ void chatrooms_message(http_request *req) {
     struct sent *st = arena_calloc(&req->arena, sizeof *st);
     st->req = req;
     st->pending = 2;
-    /* Both or neither: the client's state cannot change between the calls. */
-    if (!rds_ready(srv.redis) ||
-        rds_eval(srv.redis, SCRIPT_chatroom_message, on_written, st, 3, 14, argv, lens) < 0 ||
-        rds_command_argv(srv.redis, on_window, st, 4, lrange, lrange_lens) < 0)
+    const struct rds_then then = {4, lrange, lrange_lens, on_window};
+    if (rds_eval_then(srv.redis, SCRIPT_chatroom_message, on_written, st, 3, 14, argv, lens,
+                      &then) < 0)
         resp_unavailable(req);
 }
 

@@ -171,27 +171,69 @@ static const char *gig_param(http_request *req, size_t *len) {
 
 /* ---- requesting ---- */
 
-/* The word a gig script answered with ({'ok', ...}, {'conflict'}, ...), or
- * NULL after answering: 503 for a failure, 423 for {'locked', gigId}, and
- * 401/403 for a refused token. */
-static const char *outcome_of(http_request *req, const redisReply *reply, int err) {
+/* A gig script's call: the script answers with words ({'ok', ...},
+ * {'conflict'}, {'locked', gigId}, ...), and the gig itself is read by an
+ * HGETALL sent right behind the script (rds_eval_then), which costs Redis a
+ * fraction of carrying its fields back through Lua.  The script's answer
+ * comes first and is kept here; the gig's answers the request. */
+#define GIG_WORDS 4
+struct gig_call {
+    http_request *req;
+    const char *action;           /* gig_act.lua's; NULL for gig_create.lua */
+    const char *words[GIG_WORDS]; /* words[0] NULL: the script failed */
+    size_t nwords;
+};
+
+static void on_script(redisReply *reply, int err, void *ud) {
+    struct gig_call *call = ud;
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_STRING) {
+        reply->elements > GIG_WORDS)
+        return;
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type != REDIS_REPLY_STRING)
+            return;
+    for (size_t i = 0; i < reply->elements; i++)
+        call->words[i] =
+            arena_strndup(&call->req->arena, reply->element[i]->str, reply->element[i]->len);
+    call->nwords = reply->elements;
+}
+
+/* Sends `script` with the gig's HGETALL behind it; `on_gig` answers. */
+static void gig_call(struct gig_call *call, enum script_id script, int nkeys, int argc,
+                     const char **argv, rds_cb on_gig) {
+    const char *hgetall[2] = {"HGETALL", argv[0]}; /* every gig script's KEYS[1] */
+    const struct rds_then then = {2, hgetall, NULL, on_gig};
+    if (rds_eval_then(srv.redis, script, on_script, call, nkeys, argc, argv, NULL, &then) < 0)
+        resp_unavailable(call->req);
+}
+
+/* The word the script answered with, or NULL after answering: 503 for a
+ * failure, 423 for {'locked', gigId}, and 401/403 for a refused token. */
+static const char *outcome_of(const struct gig_call *call) {
+    http_request *req = call->req;
+    const char *outcome = call->words[0];
+    if (!outcome) {
         resp_unavailable(req);
         return NULL;
     }
-    const char *outcome = reply->element[0]->str;
-    if (!strcmp(outcome, "locked") && reply->elements == 2 &&
-        reply->element[1]->type == REDIS_REPLY_STRING) {
-        locked(req, reply->element[1]->str);
+    if (!strcmp(outcome, "locked") && call->nwords == 2) {
+        locked(req, call->words[1]);
         return NULL;
     }
     return auth_refused(req, outcome) ? NULL : outcome;
 }
 
+/* The gig read after the script; -1 when there is none. */
+static int gig_read(http_request *req, const redisReply *reply, int err, struct gig *g) {
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY)
+        return -1;
+    return gig_from_reply(&req->arena, reply, g);
+}
+
 static void on_created(redisReply *reply, int err, void *ud) {
-    http_request *req = ud;
-    const char *outcome = outcome_of(req, reply, err);
+    struct gig_call *call = ud;
+    http_request *req = call->req;
+    const char *outcome = outcome_of(call);
     struct gig g;
     if (!outcome) {
         return;
@@ -201,8 +243,7 @@ static void on_created(redisReply *reply, int err, void *ud) {
         resp_error(req, 409, "conflict", "You already have a gig in progress");
     } else if (!strcmp(outcome, "no-operators")) {
         resp_error(req, 404, "no-operators", "No droperators found to service area.");
-    } else if (!strcmp(outcome, "ok") && reply->elements == 2 &&
-               gig_from_reply(&req->arena, reply->element[1], &g) == 0) {
+    } else if (!strcmp(outcome, "ok") && gig_read(req, reply, err, &g) == 0) {
         notify(&req->arena, &g, "offered", g.offered_to, g.noffered);
         respond_gig(req, 201, &g);
     } else {
@@ -233,9 +274,9 @@ static void create(http_request *req, double lat, double lon, const char *device
     snprintf(want, sizeof want, "%d", MAP_MAX);
     const char *argv[] = {gig,    acct, revoked, geo, keys_prefix(), id,  cl->sub, slat, slon,
                           device, iso,  now,     due, age,           gen, radius,  want, MAP_SCAN};
-    if (rds_eval(srv.redis, SCRIPT_gig_create, on_created, req, 4, sizeof argv / sizeof argv[0],
-                 argv, NULL) < 0)
-        resp_unavailable(req);
+    struct gig_call *call = arena_calloc(&req->arena, sizeof *call);
+    call->req = req;
+    gig_call(call, SCRIPT_gig_create, 4, sizeof argv / sizeof argv[0], argv, on_created);
 }
 
 void gigs_create(http_request *req) {
@@ -269,11 +310,6 @@ void gigs_create(http_request *req) {
 
 /* ---- transitions ---- */
 
-struct act {
-    http_request *req;
-    const char *action;
-};
-
 /* Who hears of a transition: the other party, or both. */
 static void notify_transition(http_request *req, const struct gig *g, const char *what) {
     const char *me = req->claims->sub;
@@ -291,9 +327,9 @@ static void notify_transition(http_request *req, const struct gig *g, const char
 }
 
 static void on_acted(redisReply *reply, int err, void *ud) {
-    struct act *a = ud;
-    http_request *req = a->req;
-    const char *outcome = outcome_of(req, reply, err);
+    struct gig_call *call = ud;
+    http_request *req = call->req;
+    const char *outcome = outcome_of(call);
     struct gig g;
     if (!outcome)
         return;
@@ -305,20 +341,16 @@ static void on_acted(redisReply *reply, int err, void *ud) {
         resp_error(req, 409, "conflict", "Not allowed in the gig's current state");
         return;
     }
-    if (strcmp(outcome, "ok") || reply->elements != 5 ||
-        reply->element[1]->type != REDIS_REPLY_STRING ||
-        reply->element[3]->type != REDIS_REPLY_STRING ||
-        reply->element[4]->type != REDIS_REPLY_STRING ||
-        gig_from_reply(&req->arena, reply->element[2], &g) < 0) {
+    if (strcmp(outcome, "ok") || call->nwords != 4 || gig_read(req, reply, err, &g) < 0) {
         resp_unavailable(req);
         return;
     }
-    notify_transition(req, &g, reply->element[1]->str);
-    if (strcmp(a->action, "handshake") != 0) {
+    notify_transition(req, &g, call->words[1]);
+    if (strcmp(call->action, "handshake") != 0) {
         respond_gig(req, 200, &g);
         return;
     }
-    const char *first = reply->element[3]->str, *last = reply->element[4]->str;
+    const char *first = call->words[2], *last = call->words[3];
     char *name = arena_alloc(&req->arena, strlen(first) + strlen(last) + 2);
     sprintf(name, "%s %s", first, last);
     struct media_party who = {.gig_id = g.id, .account_id = req->claims->sub, .name = name};
@@ -342,9 +374,9 @@ static void act(http_request *req, const char *action, const char *arg) {
     const char *id = gig_param(req, &idlen);
     if (!id)
         return;
-    struct act *a = arena_alloc(&req->arena, sizeof *a);
-    a->req = req;
-    a->action = action;
+    struct gig_call *call = arena_calloc(&req->arena, sizeof *call);
+    call->req = req;
+    call->action = action;
     const struct claims *cl = req->claims;
     char gig[KEY_MAX], acct[KEY_MAX], revoked[KEY_MAX], iso[32], now[24], due[24], gen[24];
     key_entity(gig, "gig", id, idlen, NULL);
@@ -357,8 +389,7 @@ static void act(http_request *req, const char *action, const char *arg) {
     snprintf(gen, sizeof gen, "%lld", (long long)cl->gen);
     const char *argv[11] = {gig, acct, revoked, keys_prefix(), action, cl->sub,
                             iso, now,  arg,     due,           gen};
-    if (rds_eval(srv.redis, SCRIPT_gig_act, on_acted, a, 3, 11, argv, NULL) < 0)
-        resp_unavailable(req);
+    gig_call(call, SCRIPT_gig_act, 3, 11, argv, on_acted);
 }
 
 void gigs_claim(http_request *req) {

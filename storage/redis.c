@@ -27,10 +27,13 @@ struct pending {
     bool internal; /* handshake command: its reply drives the state machine */
     bool confirm;  /* (un)subscribe: hiredis does not hold this record; the
                       next subscription confirmation resolves it */
-    /* For EVALSHA: the formatted command, kept to retry as EVAL on NOSCRIPT. */
+    /* For EVALSHA: the formatted command, kept to retry as EVAL on NOSCRIPT.
+     * For the command that follows a script (rds_eval_then): its formatted
+     * command, kept to send it again after that retry. */
     char *formatted;
     size_t formatted_len;
     int script;
+    struct pending *then; /* EVALSHA: the command sent right behind it, or NULL */
 };
 
 /* hiredis' event hooks, bound to the loop.  Unlike hiredis' own libuv
@@ -332,6 +335,19 @@ static void pending_finish(struct pending *p, redisReply *reply, int err) {
 
 static int send_formatted(rds_client *c, struct pending *p, const char *cmd, size_t len);
 
+/* The script before `then` (rds_eval_then) is being retried as EVAL: `then`
+ * already ran before it, so its reply is dropped and it is sent again, after
+ * the retry, as the caller was promised. */
+static void resend_then(rds_client *c, struct pending *then) {
+    if (!then || then->done)
+        return;
+    struct pending *again = pending_new(c, then->cb, then->ud);
+    again->deadline = then->deadline;
+    then->done = true; /* `again` owns the user's callback now */
+    if (send_formatted(c, again, then->formatted, then->formatted_len) < 0)
+        pending_finish(again, NULL, RDS_EDOWN), pending_free(again);
+}
+
 /* Makes sure a READY client's timer watches the command just sent. */
 static void watch(rds_client *c) {
     /* A subscriber's timer may be waiting for the keepalive: re-arm it for
@@ -379,6 +395,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
             if (send_formatted(c, retry, cmd, o) < 0)
                 pending_finish(retry, NULL, RDS_EDOWN), pending_free(retry);
             free(cmd);
+            resend_then(c, p->then);
             pending_free(p);
             (void)ac;
             return;
@@ -762,10 +779,11 @@ int rds_command_argv(rds_client *c, rds_cb cb, void *ud, int argc, const char **
 
 #define EVAL_MAX_ARGS (RDS_EVAL_MAX_ARGC + 3) /* EVALSHA, the sha, the key count */
 
-int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
-             const char **argv, const size_t *lens) {
+/* Queues EVALSHA and returns its record, or NULL. */
+static struct pending *eval_send(rds_client *c, enum script_id script, rds_cb cb, void *ud,
+                                 int nkeys, int argc, const char **argv, const size_t *lens) {
     if (c->state != RDS_READY || argc + 3 > EVAL_MAX_ARGS || nkeys > argc)
-        return -1;
+        return NULL;
     const char *av[EVAL_MAX_ARGS];
     size_t al[EVAL_MAX_ARGS];
     char nk[12];
@@ -784,7 +802,28 @@ int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkey
     p->formatted_len = len;
     if (send_formatted(c, p, cmd, len) < 0) {
         pending_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
+             const char **argv, const size_t *lens) {
+    return eval_send(c, script, cb, ud, nkeys, argc, argv, lens) ? 0 : -1;
+}
+
+int rds_eval_then(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
+                  const char **argv, const size_t *lens, const struct rds_then *then) {
+    struct pending *p = eval_send(c, script, cb, ud, nkeys, argc, argv, lens);
+    if (!p)
+        return -1;
+    struct pending *t = pending_new(c, then->cb, ud);
+    t->formatted_len = format_command(&t->formatted, then->argc, then->argv, then->lens);
+    if (send_formatted(c, t, t->formatted, t->formatted_len) < 0) {
+        pending_free(t);
+        p->done = true; /* the caller answers now; the script's reply is not for it */
         return -1;
     }
+    p->then = t;
     return 0;
 }

@@ -105,6 +105,24 @@ int rds_unsubscribe(rds_client *c, const char *channel, size_t len, rds_cb cb, v
 int rds_eval(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
              const char **argv, const size_t *lens);
 
+/* A command sent right behind a script by rds_eval_then, and its callback
+ * (which gets the script's `ud`). */
+struct rds_then {
+    int argc;
+    const char **argv;
+    const size_t *lens; /* NULL: strlen */
+    rds_cb cb;
+};
+
+/* As rds_eval, then `then` right behind the script on the same connection,
+ * so that it runs after the script, before anything else this client sends:
+ * a read of what the script wrote, without carrying it back through Lua.
+ * Both callbacks run, the script's first.  A NOSCRIPT retry sends `then`
+ * again after it (the first answer is dropped), so `then` always follows
+ * the script.  Other clients (other instances) may still write in between. */
+int rds_eval_then(rds_client *c, enum script_id script, rds_cb cb, void *ud, int nkeys, int argc,
+                  const char **argv, const size_t *lens, const struct rds_then *then);
+
 /* True when the reply is a Redis error whose message starts with `prefix`. */
 bool rds_reply_is_error(const redisReply *r, const char *prefix);
 

@@ -8,7 +8,8 @@
 --          start stop rate   ARGV[3] caller id   ARGV[4] now (ISO)   ARGV[5] now (ms)
 -- ARGV[6]  claim: 'accept' | 'reject'; rate: 1..5 (checked by the caller)
 -- ARGV[7]  confirm deadline (ms), for an accepted claim   ARGV[8] the token's gen
--- Returns {'ok', what happened, gig fields, caller's firstName, lastName}
+-- Returns {'ok', what happened, caller's firstName, lastName}
+-- (handlers/gigs.c reads the gig right after, in the same round trip)
 --       | {'not-found'} | {'conflict'} | {'locked', gigId} | {'revoked'} | {'inactive'}
 local P, action, me, now, nowms, arg = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local refused, who = claims_account(KEYS[2], KEYS[3], ARGV[8], 'unrated', 'firstName',
@@ -18,8 +19,9 @@ local g = KEYS[1]
 local function acct(id) return P .. '{acct:' .. id .. '}' end
 local function listed(list, x) return string.find(',' .. list .. ',', ',' .. x .. ',', 1, true) end
 
+-- Read once: later checks use these (and what this call wrote), not another HGET.
 local f = redis.call('HMGET', g, 'id', 'status', 'customer', 'operator', 'offered', 'rejected',
-  'hsC', 'hsO', 'rateC', 'rateO')
+  'hsC', 'hsO', 'rateC', 'rateO', 'createdMs')
 local id, status, cust, op = f[1], f[2], f[3], f[4] or ''
 if not id then return {'not-found'} end
 local role
@@ -48,9 +50,7 @@ local function ended(new)
   release(cust, 'gig')
   release(op, 'busy')
 end
-local function done(what)
-  return {'ok', what, redis.call('HGETALL', g), who[6] or '', who[7] or ''}
-end
+local function done(what) return {'ok', what, who[6] or '', who[7] or ''} end
 local conflict = {'conflict'}
 local party = role == 'customer' or role == 'operator'
 
@@ -61,7 +61,7 @@ if action == 'claim' then
     set('status', 'claimed', 'operator', me, 'dueMs', ARGV[7])
     redis.call('HSET', acct(me), 'busy', id)
     redis.call('ZADD', deadlines, ARGV[7], id)
-    redis.call('ZADD', acct(me) .. ':gigs', redis.call('HGET', g, 'createdMs'), id)
+    redis.call('ZADD', acct(me) .. ':gigs', f[11], id)
     return done('claimed')
   end
   local rejected = f[6] == '' and me or f[6] .. ',' .. me
@@ -86,15 +86,15 @@ elseif action == 'cancel' then
   ended('cancelled')
   return done('cancelled')
 elseif action == 'handshake' then
-  local field = role == 'customer' and 'hsC' or 'hsO'
-  if not party or status ~= 'confirmed' or redis.call('HGET', g, field) == '1' then
-    return conflict
-  end
-  set(field, '1')
-  if redis.call('HGET', g, 'hsC') == '1' and redis.call('HGET', g, 'hsO') == '1' then
-    set('status', 'handshaked')
+  local mine, theirs = 7, 8 -- f's hsC, hsO
+  if role == 'operator' then mine, theirs = 8, 7 end
+  if not party or status ~= 'confirmed' or f[mine] == '1' then return conflict end
+  local field = mine == 7 and 'hsC' or 'hsO'
+  if f[theirs] == '1' then
+    set(field, '1', 'status', 'handshaked')
     return done('handshaked')
   end
+  set(field, '1')
   return done('handshake')
 elseif action == 'start' then
   if not party or status ~= 'handshaked' then return conflict end
@@ -109,20 +109,20 @@ elseif action == 'stop' then
   redis.call('HSET', acct(op), 'unrated', id)
   return done('stopped')
 elseif action == 'rate' then
-  local field = role == 'customer' and 'rateC' or 'rateO'
-  if not party or status ~= 'stopped' or redis.call('HGET', g, field) ~= '' then
-    return conflict
-  end
-  set(field, arg)
+  local mine, theirs = 9, 10 -- f's rateC, rateO
+  if role == 'operator' then mine, theirs = 10, 9 end
+  if not party or status ~= 'stopped' or f[mine] ~= '' then return conflict end
+  local field = mine == 9 and 'rateC' or 'rateO'
   local other = role == 'customer' and op or cust
   redis.call('HINCRBY', acct(other), 'ratingSum', arg)
   redis.call('HINCRBY', acct(other), 'ratingCount', 1)
   release(me, 'unrated')
   if role == 'operator' then release(op, 'busy') end
-  if redis.call('HGET', g, 'rateC') ~= '' and redis.call('HGET', g, 'rateO') ~= '' then
-    set('status', 'rated')
+  if f[theirs] ~= '' then
+    set(field, arg, 'status', 'rated')
     return done('rated')
   end
+  set(field, arg)
   return done('rated-by-' .. role)
 end
 return {'not-found'}

@@ -10,7 +10,8 @@
 -- ARGV[8]  now (ms)     ARGV[9] claim deadline (ms)   ARGV[10] location max age (ms)
 -- ARGV[11] the token's gen   ARGV[12] search radius (m)
 -- ARGV[13] operators offered, at most   ARGV[14] nearest operators looked at, at most
--- Returns {'ok', gig fields} | {'forbidden'} | {'locked', gigId}
+-- Returns {'ok'} (handlers/gigs.c reads the gig right after, in the same round
+-- trip) | {'forbidden'} | {'locked', gigId}
 --       | {'conflict'} | {'no-operators'} | {'revoked'} | {'inactive'}
 local P = ARGV[1]
 local refused, c = claims_account(KEYS[2], KEYS[3], ARGV[11], 'type', 'unrated', 'gig')
@@ -32,4 +33,4 @@ redis.call('HSET', KEYS[1], 'id', ARGV[2], 'status', 'requested', 'lat', ARGV[4]
 redis.call('HSET', KEYS[2], 'gig', ARGV[2])
 redis.call('ZADD', KEYS[2] .. ':gigs', ARGV[8], ARGV[2])
 redis.call('ZADD', P .. 'deadlines:gig', ARGV[9], ARGV[2])
-return {'ok', redis.call('HGETALL', KEYS[1])}
+return {'ok'}

@@ -235,6 +235,21 @@ def test_messages_window_ids_and_activity(acct):
     assert d["messages"][str(max(int(k) for k in d["messages"]))]["message"] == "via /room/list"
 
 
+def test_answer_holds_the_new_message_after_redis_lost_the_scripts(acct):
+    """The window is read by a command sent right behind the script; when Redis
+    has lost the script (SCRIPT FLUSH, or a restart between reconnects) the
+    script is resent as EVAL and the window read again after it, so the
+    answer still holds the message just written."""
+    a, b = people(acct, 2)
+    room = add(acct.a, a, b)["id"]
+    for i, (who, api) in enumerate([(a, acct.a), (b, acct.b)]):
+        assert acct.redis.client().script_flush() is True
+        d = say(api, who, room, f"after flush {i}")
+        newest = d["messages"][str(max(int(k) for k in d["messages"]))]
+        assert newest["message"] == f"after flush {i}" and newest["author_id"] == who.id, d
+        assert len(d["messages"]) == i + 1, d
+
+
 def test_a_room_keeps_its_newest_100_to_125_messages(acct):
     a, b = people(acct, 2)
     room = add(acct.a, a, b)["id"]

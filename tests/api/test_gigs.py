@@ -465,6 +465,31 @@ def test_refused_transitions_are_409_and_change_nothing(env, state):
     assert after == before, (before, after)
 
 
+def test_answers_hold_the_new_state_after_redis_lost_the_scripts(env):
+    """Each gig script is followed by a read of the gig in the same round trip;
+    when Redis has lost the scripts (SCRIPT FLUSH), each is resent as EVAL and
+    the gig read again after it: every answer shows the state just written."""
+    p = rand_point()
+    op = operator(env.a, north(p, 10))
+    cust = customer(env.b)
+    r = env.redis.client()
+    assert r.script_flush() is True
+    g = request_gig(env.b, cust, p, offeredTo=[op.id])
+    steps = [("claim", op, {"status": "claimed", "operator": op.id}),
+             ("confirm", cust, {"status": "confirmed"}),
+             ("handshake", cust, {"status": "confirmed", "handshakes_customer": True,
+                                  "handshakes_operator": False}),
+             ("handshake", op, {"status": "handshaked", "handshakes_operator": True}),
+             ("start", op, {"status": "started"}),
+             ("stop", cust, {"status": "stopped"}),
+             ("rate", op, {"status": "stopped", "ratings_operator": 5}),
+             ("rate", cust, {"status": "rated", "ratings_customer": 5})]
+    for action, who, expected in steps:
+        assert r.script_flush() is True
+        api = env.a if who is op else env.b
+        act_ok(api, action, g["id"], who.token, **expected)
+
+
 def test_repeated_handshake_and_rating_are_409(env):
     g = build_gig(env, "confirmed")
     act_ok(env.a, "handshake", g.id, g.cust.token)

@@ -4,7 +4,9 @@
  * Each change is one script (gig_create.lua, gig_act.lua, gig_expire.lua)
  * that checks roles and state and writes atomically; this file validates
  * input, shapes answers and tells the other party (handlers/events). */
+#include <ctype.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +68,31 @@ static int gig_from_reply(arena *a, const redisReply *flat, struct gig *g) {
     return g->id[0] ? 0 : -1;
 }
 
+/* Whether s is a JSON number of the form -?digits[.digits] (as create()
+ * stores coordinates: "%.7f"). */
+static bool is_plain_decimal(const char *s) {
+    s += *s == '-';
+    if (!isdigit((unsigned char)*s) || (s[0] == '0' && isdigit((unsigned char)s[1])))
+        return false;
+    while (isdigit((unsigned char)*s))
+        s++;
+    if (*s == '.') {
+        if (!isdigit((unsigned char)*++s))
+            return false;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    return *s == '\0';
+}
+
+/* A stored coordinate, copied as it is (reading and formatting it again
+ * cost a tenth of a transition's CPU); anything else, read and written. */
 static void number(json_writer *w, const char *key, const char *v) {
     json_w_key(w, key);
-    json_w_double(w, strtod(v, NULL));
+    if (is_plain_decimal(v))
+        json_w_raw(w, v, strlen(v));
+    else
+        json_w_double(w, strtod(v, NULL));
 }
 
 static void rating_or_null(json_writer *w, const char *key, const char *v) {

@@ -18,13 +18,21 @@ int record_read(const struct record_field *fields, size_t n, const redisReply *f
         *(const char **)((char *)out + fields[f].offset) = "";
     if (!flat || flat->type != REDIS_REPLY_ARRAY || flat->elements % 2)
         return -1;
+    /* A hash keeps its fields in the order they were first written, which
+     * is mostly the table's: the search starts after the last field found. */
+    size_t next = 0;
     for (size_t i = 0; i + 1 < flat->elements; i += 2) {
         const redisReply *k = flat->element[i], *v = flat->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
-        for (size_t f = 0; f < n; f++)
-            if (strcmp(k->str, fields[f].name) == 0)
+        for (size_t j = 0; j < n; j++) {
+            size_t f = (next + j) % n;
+            if (strcmp(k->str, fields[f].name) == 0) {
                 *(const char **)((char *)out + fields[f].offset) = v->str;
+                next = f + 1;
+                break;
+            }
+        }
     }
     return 0;
 }

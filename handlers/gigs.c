@@ -34,6 +34,8 @@ struct gig {
     const char *started_ms, *stopped_ms;
     const char *offered_to[MAP_MAX]; /* `offered`, split */
     size_t noffered;
+    const char *json; /* the gig object once written (gig_write_json), or NULL */
+    size_t json_len;
 };
 
 static const struct record_field gig_fields[] = {
@@ -62,6 +64,7 @@ static const struct record_field gig_fields[] = {
  * reply, or the arena. */
 static int gig_from_reply(arena *a, const redisReply *flat, struct gig *g) {
     g->noffered = 0;
+    g->json = NULL;
     if (record_read(gig_fields, NGIG_FIELDS, flat, g) < 0)
         return -1;
     g->noffered = record_split(a, g->offered, g->offered_to, MAP_MAX);
@@ -104,7 +107,7 @@ static void rating_or_null(json_writer *w, const char *key, const char *v) {
 }
 
 /* The gig object of API.md §4.2. */
-static void gig_write_json(json_writer *w, const struct gig *g) {
+static void gig_render(json_writer *w, const struct gig *g) {
     json_w_obj_open(w);
     json_w_key(w, "id");
     json_w_cstr(w, g->id);
@@ -144,16 +147,30 @@ static void gig_write_json(json_writer *w, const struct gig *g) {
     json_w_obj_close(w);
 }
 
+/* Writes the gig object: rendered once, then copied, since an answer and
+ * its events carry the same object. */
+static void gig_write_json(json_writer *w, struct gig *g, arena *a) {
+    if (!g->json) {
+        buf b;
+        buf_init(&b, a);
+        json_writer gw;
+        json_w_init(&gw, &b);
+        gig_render(&gw, g);
+        g->json = b.data;
+        g->json_len = b.len;
+    }
+    json_w_raw(w, g->json, g->json_len);
+}
+
 /* Sends {"gig": ..., "action": ...} to each listed account. */
-static void notify(arena *a, const struct gig *g, const char *action, const char *const *to,
-                   size_t n) {
+static void notify(arena *a, struct gig *g, const char *action, const char *const *to, size_t n) {
     buf b;
     buf_init(&b, a);
     json_writer w;
     json_w_init(&w, &b);
     json_w_obj_open(&w);
     json_w_key(&w, "gig");
-    gig_write_json(&w, g);
+    gig_write_json(&w, g, a);
     json_w_key(&w, "action");
     json_w_cstr(&w, action);
     json_w_obj_close(&w);
@@ -162,11 +179,11 @@ static void notify(arena *a, const struct gig *g, const char *action, const char
             events_notify("acct", to[i], strlen(to[i]), "gig", b.data, b.len);
 }
 
-static void respond_gig(http_request *req, int status, const struct gig *g) {
+static void respond_gig(http_request *req, int status, struct gig *g) {
     struct json_resp r;
     json_resp_begin(req, &r);
     json_w_key(&r.w, "gig");
-    gig_write_json(&r.w, g);
+    gig_write_json(&r.w, g, &req->arena);
     json_resp_send(req, &r, status);
 }
 
@@ -335,7 +352,7 @@ void gigs_create(http_request *req) {
 /* ---- transitions ---- */
 
 /* Who hears of a transition: the other party, or both. */
-static void notify_transition(http_request *req, const struct gig *g, const char *what) {
+static void notify_transition(http_request *req, struct gig *g, const char *what) {
     const char *me = req->claims->sub;
     const char *other = strcmp(me, g->customer) == 0 ? g->operator: g->customer;
     const char *both[2] = {g->customer, g->operator};
@@ -388,7 +405,7 @@ static void on_acted(redisReply *reply, int err, void *ud) {
     }
     json_w_obj_close(&r.w);
     json_w_key(&r.w, "gig");
-    gig_write_json(&r.w, &g);
+    gig_write_json(&r.w, &g, &req->arena);
     json_resp_send(req, &r, 200);
 }
 
@@ -506,7 +523,7 @@ static bool write_listed(json_writer *w, arena *a, const redisReply *entity) {
     struct gig g;
     if (gig_from_reply(a, entity, &g) < 0)
         return false;
-    gig_write_json(w, &g);
+    gig_render(w, &g);
     return true;
 }
 

@@ -42,6 +42,9 @@
 #                                            nginx; accounts as for ping (cached)
 #   BENCH_TARGETS=nginx bench/run.sh         only this server (onair, nginx)
 #   ONAIR_BIN=/path/to/onair bench/run.sh    that binary instead of building
+#   BENCH_REDIS_ARGS='--appendonly no' bench/run.sh   more redis-server arguments
+#                                            after deploy/redis.conf (to see what
+#                                            persistence costs, say)
 #                                            (bench/gig_driver is still built)
 #   BENCH_GIG_DRIVER=python bench/run.sh     gig_lifecycle's generator: the C
 #                                            driver (c, the default) or the
@@ -197,8 +200,10 @@ health_ok() {
 start_redis() {
   mkdir -p "$tmp/redis"
   redis_sock="$tmp/redis/redis.sock"
+  local extra=()
+  read -ra extra <<<"${BENCH_REDIS_ARGS:-}"
   redis-server "$ROOT/deploy/redis.conf" --dir "$tmp/redis" --unixsocket "$redis_sock" \
-    --pidfile "" --logfile "$tmp/redis/redis.log" </dev/null &
+    --pidfile "" --logfile "$tmp/redis/redis.log" "${extra[@]}" </dev/null &
   redis_pid=$!
   local deadline=$((SECONDS + START_TIMEOUT_S))
   until redis-cli -s "$redis_sock" ping 2>/dev/null | grep -q PONG; do

@@ -20,7 +20,7 @@ from events_util import Streams
 from harness import wait_until
 from gigs_util import (ACTIONS, JITSI, NO_OPERATORS_MESSAGE, PATH, act, act_ok,
                        assert_gig, assert_map_entry, build_gig, customer, expect_423,
-                       expect_gig, get_gig, gig_env, gig_events, go_online,
+                       expect_gig, get_gig, gig_env, gig_events, go_online, is_num,
                        map_at, map_ids, north, operator, rand_point, request_gig,
                        set_location, wait_action)
 
@@ -488,6 +488,22 @@ def test_answers_hold_the_new_state_after_redis_lost_the_scripts(env):
         assert r.script_flush() is True
         api = env.a if who is op else env.b
         act_ok(api, action, g["id"], who.token, **expected)
+
+
+def test_coordinates_are_copied_as_stored_or_rewritten_as_numbers(env):
+    """A gig's coordinates are stored as "%.7f" and copied into answers as
+    they are; a stored form that is not a plain decimal (written by hand, say)
+    is read and written again as a JSON number, never copied."""
+    g = build_gig(env, "requested")
+    raw = env.a.get(f"/gigs/{g.id}", token=g.cust.token)
+    assert f'"latitude":{g.point[0]:.7f},'.encode() in raw.body, raw.body
+    r = env.redis.client()
+    key = "onair:{gig:%s}" % g.id
+    assert r.hget(key, "lat") == f"{g.point[0]:.7f}"
+    for stored, shown in [("1e-05", 1e-05), ("05.5", 5.5), ("7.", 7.0), ("-0.25", -0.25)]:
+        r.hset(key, "lat", stored)
+        v = get_gig(env.a, g.cust.token, g.id)
+        assert v["latitude"] == shown and is_num(v["latitude"]), (stored, v)
 
 
 def test_repeated_handshake_and_rating_are_409(env):

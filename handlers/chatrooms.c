@@ -103,10 +103,9 @@ struct view {
     size_t nmsgs;
 };
 
-/* Reads an array of stored messages, pointing into the reply, or copying
- * into `copy` when it is not NULL.  Returns -1 when it is not one. */
-static int stored_read(const redisReply *r, arena *a, arena *copy, const struct stored **out,
-                       size_t *n) {
+/* Reads an array of stored messages, pointing into the reply.  Returns -1
+ * when it is not one. */
+static int stored_read(const redisReply *r, arena *a, const struct stored **out, size_t *n) {
     if (r->type != REDIS_REPLY_ARRAY)
         return -1;
     struct stored *m = arena_alloc(a, (r->elements ? r->elements : 1) * sizeof *m);
@@ -114,7 +113,7 @@ static int stored_read(const redisReply *r, arena *a, arena *copy, const struct 
         const redisReply *e = r->element[i];
         if (!is_str(e) || e->len <= STORED_ID_AT)
             return -1;
-        m[i].s = copy ? arena_strndup(copy, e->str, e->len) : e->str;
+        m[i].s = e->str;
         m[i].len = e->len;
     }
     *out = m;
@@ -123,8 +122,8 @@ static int stored_read(const redisReply *r, arena *a, arena *copy, const struct 
 }
 
 /* Reads a view reply (with its messages, or without when `head_only`);
- * strings are copied into `copy` when it is not NULL, else they point into
- * the reply.  Returns -1 when it is not a view. */
+ * its own strings are copied into `copy` when it is not NULL, and the
+ * messages' point into the reply.  Returns -1 when it is not a view. */
 static int view_read(const redisReply *v, bool head_only, arena *a, arena *copy, struct view *out) {
     size_t n = head_only ? V_MESSAGES : V_COUNT;
     if (v->type != REDIS_REPLY_ARRAY || v->elements != n)
@@ -152,7 +151,7 @@ static int view_read(const redisReply *v, bool head_only, arena *a, arena *copy,
         .camera = e[V_CAMERA]->integer,
         .mine = e[V_MINE]->str[0],
     };
-    return head_only ? 0 : stored_read(e[V_MESSAGES], a, copy, &out->msgs, &out->nmsgs);
+    return head_only ? 0 : stored_read(e[V_MESSAGES], a, &out->msgs, &out->nmsgs);
 }
 
 /* Writes a view as the detail of API.md §8: {abonent_id, id, is_current,
@@ -282,44 +281,30 @@ void chatrooms_add(http_request *req) {
 /* ---- POST /room/message (and POST /room/list) ---- */
 
 /* A message's two replies: the script's (the room's view less its
- * messages) and the room's newest messages (LRANGE, sent right behind the
- * script).  Whichever comes second answers; the first is copied into the
- * request's arena meanwhile. */
+ * messages), then the room's newest messages (LRANGE, sent right behind the
+ * script by rds_eval_then, which runs the script's callback first).  The
+ * view is copied into the request's arena; the window's reply answers. */
 struct sent {
     http_request *req;
-    int pending;
     const char *outcome; /* the script's word; NULL: none (the store failed) */
     struct view v;
-    bool have_view, have_window;
+    bool have_view;
 };
-
-static void sent_one(struct sent *st) {
-    if (--st->pending == 0)
-        respond_detail(st->req, st->outcome, st->have_view && st->have_window ? &st->v : NULL,
-                       NO_ROOM);
-}
 
 static void on_written(redisReply *reply, int err, void *ud) {
     struct sent *st = ud;
     arena *a = &st->req->arena;
     const char *outcome = outcome_of(reply, err);
     st->outcome = outcome ? arena_strndup(a, outcome, strlen(outcome)) : NULL;
-    const struct stored *msgs = st->v.msgs; /* the window's, when it came first */
-    size_t nmsgs = st->v.nmsgs;
-    st->have_view = outcome && reply->elements == 2 &&
-                    view_read(reply->element[1], true, a, st->pending > 1 ? a : NULL, &st->v) == 0;
-    st->v.msgs = msgs;
-    st->v.nmsgs = nmsgs;
-    sent_one(st);
+    st->have_view =
+        outcome && reply->elements == 2 && view_read(reply->element[1], true, a, a, &st->v) == 0;
 }
 
 static void on_window(redisReply *reply, int err, void *ud) {
     struct sent *st = ud;
-    arena *a = &st->req->arena;
-    st->have_window =
-        !err && reply &&
-        stored_read(reply, a, st->pending > 1 ? a : NULL, &st->v.msgs, &st->v.nmsgs) == 0;
-    sent_one(st);
+    bool have_window =
+        !err && reply && stored_read(reply, &st->req->arena, &st->v.msgs, &st->v.nmsgs) == 0;
+    respond_detail(st->req, st->outcome, st->have_view && have_window ? &st->v : NULL, NO_ROOM);
 }
 
 /* The token's claims only (AUTH_CLAIMS): the script checks them with the
@@ -397,7 +382,6 @@ void chatrooms_message(http_request *req) {
                              strlen(WINDOW_FROM), 2};
     struct sent *st = arena_calloc(&req->arena, sizeof *st);
     st->req = req;
-    st->pending = 2;
     const struct rds_then then = {4, lrange, lrange_lens, on_window};
     if (rds_eval_then(srv.redis, SCRIPT_chatroom_message, on_written, st, 3, 14, argv, lens,
                       &then) < 0)

@@ -2,17 +2,17 @@
 # Installs the Debian packages onair needs to build, test and run.
 # Idempotent: does nothing when every package is already installed.
 #   deploy/install-deps.sh           build, test and run dependencies
-#   deploy/install-deps.sh --bench   also wrk and nginx-light (bench/run.sh)
+#   deploy/install-deps.sh --bench   also wrk, nginx-light and jsmn (bench/run.sh)
 set -euo pipefail
 
 readonly BASE_PACKAGES=(
   build-essential cmake pkg-config
-  libuv1-dev node-llhttp libhiredis-dev libsodium-dev libmbedtls-dev libjsmn-dev
+  libuv1-dev node-llhttp libhiredis-dev libsodium-dev libmbedtls-dev
   libcmocka-dev
   python3 python3-pytest python3-redis
   redis-server
 )
-readonly BENCH_PACKAGES=(wrk nginx-light curl)
+readonly BENCH_PACKAGES=(wrk nginx-light curl libjsmn-dev)
 
 die() {
   echo "install-deps: $*" >&2

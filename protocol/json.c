@@ -1,10 +1,11 @@
 /* JSON reading and writing; see json.h.
  *
- * json_parse() runs in two steps.  A hand-written validator checks the whole
- * document against RFC 8259 in one pass (jsmn alone is far too lenient: it
- * takes "01", "1.", "[1,]", lone surrogates and invalid UTF-8) and counts the
- * tokens on the way.  jsmn then tokenizes the now known-good input into an
- * exactly sized array, which is converted to json_tok with `next` links.
+ * json_parse() checks the whole document against RFC 8259 (grammar, UTF-8,
+ * surrogate pairs, nesting depth) and emits its tokens in the same pass, with
+ * their `next` links, into one arena array.  It was jsmn behind a separate
+ * validator, since jsmn alone is far too lenient (it takes "01", "1.",
+ * "[1,]", lone surrogates and invalid UTF-8); the second pass, jsmn's and
+ * the tokens' conversion, took 64% of the parse of a telemetry sample.
  *
  * Numbers are converted with strtod/snprintf, which assume the "C" locale for
  * the decimal point; onair never calls setlocale(). */
@@ -15,13 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* jsmn is header-only: its functions are compiled here, static to this file.
- * Parent links make closing brackets and commas O(depth); without them jsmn
- * scans backwards over earlier tokens, which is quadratic on wide objects. */
-#define JSMN_STATIC
-#define JSMN_PARENT_LINKS
-#include <jsmn.h>
 
 /* Bytes that stand for themselves inside a JSON string and need no escaping
  * when written: printable ASCII except '"' and '\\'. */
@@ -264,113 +258,121 @@ static const unsigned char *v_literal(const unsigned char *p, const unsigned cha
     return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0 ? p + n : NULL;
 }
 
-typedef struct vstate {
-    const unsigned char *end;
-    int ntok; /* tokens jsmn will produce: one per value and one per key */
-} vstate;
+/* --------------------------------------------------------------- parsing */
 
-/* Checks the value at p, which is nested `depth` containers deep; returns the
- * byte after it, or NULL.  Recursion is bounded by JSON_MAX_DEPTH. */
-static const unsigned char *v_value(vstate *s, const unsigned char *p, int depth) {
+/* The parser's state: the input, and the tokens emitted so far, in an arena
+ * array that doubles when full, up to `max`: however the input ends, every
+ * token but the first takes at least two bytes (its own first byte and a
+ * separator or closing bracket), less one per container left open, so a
+ * document has at most len / 2 + JSON_MAX_DEPTH + 1 tokens, and a failed parse
+ * allocates no more than a successful one could. */
+typedef struct pstate {
+    const unsigned char *begin, *end;
+    arena *a;
+    json_tok *tok;
+    uint32_t ntok, cap, max;
+} pstate;
+
+/* Appends a token for the value or key starting at `start`, a leaf until the
+ * caller says otherwise; returns its index. */
+static uint32_t emit(pstate *s, uint8_t type, const unsigned char *start) {
+    if (s->ntok == s->cap) {
+        if (s->cap == s->max) {
+            fprintf(stderr, "onair: json: more than %u tokens in %u bytes\n", s->max,
+                    (unsigned)(s->end - s->begin));
+            abort(); /* the bound above is wrong: a bug in this file, not bad input */
+        }
+        s->cap = s->cap < s->max / 2 ? s->cap * 2 : s->max;
+        json_tok *t = arena_alloc(s->a, (size_t)s->cap * sizeof *t);
+        memcpy(t, s->tok, (size_t)s->ntok * sizeof *t);
+        s->tok = t;
+    }
+    uint32_t i = s->ntok++;
+    s->tok[i] = (json_tok){type, (uint32_t)(start - s->begin), 0, 0, i + 1};
+    return i;
+}
+
+/* Ends token i at `stop` (one past its last byte) and returns stop. */
+static const unsigned char *close_tok(pstate *s, uint32_t i, const unsigned char *stop) {
+    if (stop)
+        s->tok[i].end = (uint32_t)(stop - s->begin);
+    return stop;
+}
+
+/* A string value or key at p (the opening quote): its token spans the
+ * contents, between the quotes.  Returns the byte after it, or NULL. */
+static const unsigned char *p_string(pstate *s, const unsigned char *p) {
+    uint32_t i = emit(s, JSON_STRING, p + 1);
+    p = v_string(p, s->end);
+    return p ? close_tok(s, i, p - 1) + 1 : NULL;
+}
+
+/* Checks the value at p, which is nested `depth` containers deep, and emits
+ * its tokens; returns the byte after it, or NULL.  Recursion is bounded by
+ * JSON_MAX_DEPTH. */
+static const unsigned char *p_value(pstate *s, const unsigned char *p, int depth) {
     const unsigned char *end = s->end;
     if (p == end)
         return NULL;
-    s->ntok++;
+    uint32_t i;
     switch (*p) {
     case '{':
+    case '[': {
+        bool obj = *p == '{';
+        char close = obj ? '}' : ']';
         if (depth == JSON_MAX_DEPTH)
             return NULL;
+        i = emit(s, obj ? JSON_OBJECT : JSON_ARRAY, p);
         p = skip_ws(p + 1, end);
-        if (p < end && *p == '}')
-            return p + 1;
-        for (;;) {
-            if (p == end || *p != '"' || !(p = v_string(p, end)))
-                return NULL;
-            s->ntok++;
-            p = skip_ws(p, end);
-            if (p == end || *p != ':')
-                return NULL;
-            p = v_value(s, skip_ws(p + 1, end), depth + 1);
+        if (p < end && *p == close)
+            return close_tok(s, i, p + 1);
+        for (uint32_t n = 1;; n++) {
+            if (obj) {
+                if (p == end || *p != '"' || !(p = p_string(s, p)))
+                    return NULL;
+                p = skip_ws(p, end);
+                if (p == end || *p != ':')
+                    return NULL;
+                p = skip_ws(p + 1, end);
+            }
+            p = p_value(s, p, depth + 1);
             if (!p)
                 return NULL;
             p = skip_ws(p, end);
             if (p == end)
                 return NULL;
-            if (*p == '}')
-                return p + 1;
+            if (*p == close) {
+                s->tok[i].size = n;
+                s->tok[i].next = s->ntok;
+                return close_tok(s, i, p + 1);
+            }
             if (*p != ',')
                 return NULL;
             p = skip_ws(p + 1, end);
         }
-    case '[':
-        if (depth == JSON_MAX_DEPTH)
-            return NULL;
-        p = skip_ws(p + 1, end);
-        if (p < end && *p == ']')
-            return p + 1;
-        for (;;) {
-            p = v_value(s, p, depth + 1);
-            if (!p)
-                return NULL;
-            p = skip_ws(p, end);
-            if (p == end)
-                return NULL;
-            if (*p == ']')
-                return p + 1;
-            if (*p != ',')
-                return NULL;
-            p = skip_ws(p + 1, end);
-        }
+    }
     case '"':
-        return v_string(p, end);
+        return p_string(s, p);
     case 't':
-        return v_literal(p, end, "true", 4);
+        i = emit(s, JSON_BOOL, p);
+        return close_tok(s, i, v_literal(p, end, "true", 4));
     case 'f':
-        return v_literal(p, end, "false", 5);
+        i = emit(s, JSON_BOOL, p);
+        return close_tok(s, i, v_literal(p, end, "false", 5));
     case 'n':
-        return v_literal(p, end, "null", 4);
+        i = emit(s, JSON_NULL, p);
+        return close_tok(s, i, v_literal(p, end, "null", 4));
     default:
-        return v_number(p, end);
+        i = emit(s, JSON_NUMBER, p);
+        return close_tok(s, i, v_number(p, end));
     }
 }
 
-/* --------------------------------------------------------------- parsing */
-
-static uint8_t primitive_type(char c) {
-    if (c == 't' || c == 'f')
-        return JSON_BOOL;
-    return c == 'n' ? JSON_NULL : JSON_NUMBER;
-}
-
-/* Fills tok[i].next for every token.  Walking backwards, every child's link
- * is known before its parent's, so each container follows its children's
- * links instead of rescanning them: O(tokens) overall. */
-static void link_tokens(json_tok *tok, int ntok) {
-    for (int i = ntok - 1; i >= 0; i--) {
-        uint32_t k = (uint32_t)i + 1;
-        if (tok[i].type == JSON_ARRAY) {
-            for (uint32_t c = 0; c < tok[i].size; c++)
-                k = tok[k].next;
-        } else if (tok[i].type == JSON_OBJECT) {
-            for (uint32_t c = 0; c < tok[i].size; c++)
-                k = tok[k + 1].next; /* skip key and value */
-        }
-        tok[i].next = k;
-    }
-}
-
-/* jsmn tokenizes straight into the json_tok array, which is then converted
- * in place: a separate scratch array would double the memory touched per
- * parse, and on a cold arena the page faults cost more than the parsing.
- * Arena memory has no declared type, so each store gives a slot its
- * effective type; slot i is read whole as a jsmntok_t before it is stored as
- * a json_tok, and the parent links make both 20 bytes. */
-_Static_assert(sizeof(jsmntok_t) == sizeof(json_tok), "tokens are converted in place");
-
-/* Validates, then tokenizes with jsmn.  The 2^31 limit is really INT_MAX
- * bytes, because jsmn keeps offsets in an int.  On failure the doc has no
- * tokens.  A top-level scalar is tokenized here: strict jsmn insists that a
- * primitive be followed by a delimiter, which a bare "1" is not. */
+/* One pass: the grammar checks above, emitting each token as its value is
+ * checked.  The first guess at the number of tokens, one per 8 bytes, holds a
+ * telemetry sample's (one per 11); a document of short values doubles the
+ * array a few times.  INT_MAX bytes keep every count and offset within
+ * uint32_t. */
 int json_parse(json_doc *doc, arena *a, const char *src, size_t len) {
     doc->src = src;
     doc->len = len;
@@ -378,60 +380,15 @@ int json_parse(json_doc *doc, arena *a, const char *src, size_t len) {
     doc->ntok = 0;
     if (len == 0 || len > INT_MAX)
         return -1;
-
     const unsigned char *begin = (const unsigned char *)src, *end = begin + len;
-    vstate s = {end, 0};
-    const unsigned char *root = skip_ws(begin, end);
-    const unsigned char *after = v_value(&s, root, 0);
+    pstate s = {
+        begin, end, a, NULL, 0, (uint32_t)(len / 8 + 16), (uint32_t)(len / 2 + JSON_MAX_DEPTH + 1)};
+    s.tok = arena_alloc(a, (size_t)s.cap * sizeof *s.tok);
+    const unsigned char *after = p_value(&s, skip_ws(begin, end), 0);
     if (!after || skip_ws(after, end) != end)
         return -1;
-
-    json_tok *tok = arena_alloc(a, (size_t)s.ntok * sizeof *tok);
-    if (*root != '{' && *root != '[') {
-        uint32_t start = (uint32_t)(root - begin), stop = (uint32_t)(after - begin);
-        if (*root == '"')
-            tok[0] = (json_tok){JSON_STRING, start + 1, stop - 1, 0, 1};
-        else
-            tok[0] = (json_tok){primitive_type((char)*root), start, stop, 0, 1};
-        doc->tok = tok;
-        doc->ntok = 1;
-        return 0;
-    }
-
-    jsmntok_t *jt = (jsmntok_t *)tok;
-    jsmn_parser jp;
-    jsmn_init(&jp);
-    int r = jsmn_parse(&jp, src, len, jt, (unsigned)s.ntok);
-    if (r != s.ntok) {
-        /* The validator accepts a subset of what jsmn does, so this is a bug
-         * in this file, not bad input. */
-        fprintf(stderr, "onair: json: jsmn returned %d tokens, expected %d\n", r, s.ntok);
-        abort();
-    }
-    for (int i = 0; i < r; i++) {
-        jsmntok_t j = jt[i];
-        json_tok t = {0, (uint32_t)j.start, (uint32_t)j.end, 0, 0};
-        switch (j.type) {
-        case JSMN_OBJECT:
-            t.type = JSON_OBJECT;
-            t.size = (uint32_t)j.size;
-            break;
-        case JSMN_ARRAY:
-            t.type = JSON_ARRAY;
-            t.size = (uint32_t)j.size;
-            break;
-        case JSMN_STRING:
-            t.type = JSON_STRING;
-            break;
-        default:
-            t.type = primitive_type(src[j.start]);
-            break;
-        }
-        tok[i] = t;
-    }
-    link_tokens(tok, r);
-    doc->tok = tok;
-    doc->ntok = r;
+    doc->tok = s.tok;
+    doc->ntok = (int)s.ntok;
     return 0;
 }
 

@@ -1,8 +1,8 @@
-/* JSON reading (strict RFC 8259 over jsmn tokens) and writing (streamed, no tree).
+/* JSON reading (strict RFC 8259, into flat tokens) and writing (streamed, no tree).
  *
- * Reading: json_parse() validates the whole document first (grammar, UTF-8,
- * nesting depth) and then tokenizes it with jsmn into tokens allocated from the
- * caller's arena.  Tokens reference the caller's buffer, which must outlive the
+ * Reading: json_parse() validates the whole document (grammar, UTF-8, nesting
+ * depth) and tokenizes it in one pass, into tokens allocated from the caller's
+ * arena.  Tokens reference the caller's buffer, which must outlive the
  * json_doc; raw slices (json_raw) let ingestion store a value without
  * re-encoding it.  Token 0 is the root.
  *
@@ -48,7 +48,7 @@ typedef struct json_doc {
 
 /* Parses src[0..len).  Returns 0, or -1 when the input is not exactly one valid
  * JSON value (surrounding whitespace allowed), is not valid UTF-8, nests deeper
- * than JSON_MAX_DEPTH, or is larger than INT_MAX bytes (jsmn's offsets). */
+ * than JSON_MAX_DEPTH, or is larger than INT_MAX bytes. */
 int json_parse(json_doc *doc, arena *a, const char *src, size_t len);
 
 enum json_type json_type(const json_doc *doc, int t);

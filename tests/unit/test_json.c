@@ -622,6 +622,42 @@ static void test_wide_object(void **state) {
     buf_free(&b);
 }
 
+/* The densest documents, one token per two bytes, grow the token array from
+ * its first guess (one per 8 bytes); the densest prefixes of failing ones,
+ * with every container left open, stay within its bound (an abort). */
+static void test_densest_documents(void **state) {
+    (void)state;
+    const int n = 100000;
+    buf b;
+    buf_init(&b, NULL);
+    for (int i = 0; i < JSON_MAX_DEPTH - 1; i++)
+        buf_appendc(&b, '[');
+    buf_appendc(&b, '[');
+    for (int i = 0; i < n; i++)
+        buf_printf(&b, "%s%d", i ? "," : "", i % 10);
+    size_t open = b.len;
+    for (int i = 0; i < JSON_MAX_DEPTH; i++)
+        buf_appendc(&b, ']');
+    arena a;
+    arena_init(&a);
+    json_doc doc;
+    int64_t v;
+    assert_int_equal(json_parse(&doc, &a, b.data, b.len), 0);
+    assert_int_equal(doc.ntok, JSON_MAX_DEPTH + n);
+    int inner = JSON_MAX_DEPTH - 1;
+    assert_int_equal(doc.tok[inner].size, n);
+    assert_int_equal(doc.tok[0].next, doc.ntok);
+    for (int i = 0; i < n; i += 9973) {
+        assert_int_equal(json_int64(&doc, json_array_at(&doc, inner, i), &v), 0);
+        assert_int_equal(v, i % 10);
+    }
+    assert_int_equal(json_parse(&doc, &a, b.data, open), -1);
+    assert_int_equal(json_parse(&doc, &a, b.data, open - 1), -1); /* ends in "," */
+    assert_int_equal(json_parse(&doc, &a, b.data, JSON_MAX_DEPTH + 1), -1);
+    arena_reset(&a);
+    buf_free(&b);
+}
+
 static void test_utf8_valid(void **state) {
     (void)state;
     static const struct lit good[] = {
@@ -1145,6 +1181,7 @@ int main(void) {
         cmocka_unit_test(test_string_decode),
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_wide_object),
+        cmocka_unit_test(test_densest_documents),
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_long_strings_every_offset),
         cmocka_unit_test(test_utf8_chars),

@@ -92,7 +92,12 @@ void metrics_render(buf *out) {
                "onair_redis_up %d\n"
                "# HELP onair_redis_reconnects_total Reconnections to the store.\n"
                "# TYPE onair_redis_reconnects_total counter\n"
-               "onair_redis_reconnects_total %llu\n",
+               "onair_redis_reconnects_total %llu\n"
+               "# HELP onair_redis_held_total Commands that waited for the store connection's "
+               "output buffer to drain.\n"
+               "# TYPE onair_redis_held_total counter\n"
+               "onair_redis_held_total %llu\n",
                (unsigned long long)srv.conns_open, srv.redis && rds_ready(srv.redis) ? 1 : 0,
-               (unsigned long long)(srv.redis ? rds_reconnects(srv.redis) : 0));
+               (unsigned long long)(srv.redis ? rds_reconnects(srv.redis) : 0),
+               (unsigned long long)(srv.redis ? rds_held(srv.redis) : 0));
 }

@@ -155,6 +155,7 @@ void pipeline_run(http_request *req);
 void testhook_echo(http_request *req);
 void testhook_sleep(http_request *req);
 void testhook_redis(http_request *req);
+void testhook_redis_push(http_request *req);
 void testhook_deadline(http_request *req);
 void testhook_notify(http_request *req);
 int testhooks_init(void);

@@ -141,6 +141,7 @@ const struct route routes[] = {
     ROUTE(POST, "/_test/echo", testhook_echo, TEST_ONLY),
     ROUTE(GET, "/_test/sleep", testhook_sleep, TEST_ONLY),
     ROUTE(GET, "/_test/redis", testhook_redis, TEST_ONLY),
+    ROUTE(POST, "/_test/redis", testhook_redis_push, TEST_ONLY),
     ROUTE(POST, "/_test/deadline", testhook_deadline, TEST_ONLY),
     ROUTE(POST, "/_test/notify", testhook_notify, TEST_ONLY),
 };

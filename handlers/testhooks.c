@@ -137,6 +137,18 @@ void testhook_redis(http_request *req) {
         resp_unavailable(req);
 }
 
+/* Appends the body to a list; answers the list's length as "count".  Large
+ * bodies fill the store connection's output buffer, which the order of
+ * commands must survive. */
+void testhook_redis_push(http_request *req) {
+    char key[KEY_MAX];
+    size_t klen = key_named(key, "test:list");
+    const char *argv[3] = {"RPUSH", key, req->body.data ? req->body.data : ""};
+    size_t lens[3] = {5, klen, req->body.len};
+    if (rds_command_argv(srv.redis, on_incr, req, 3, argv, lens) < 0)
+        resp_unavailable(req);
+}
+
 struct deadline_ctx {
     http_request *req;
     const char *id;

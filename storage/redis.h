@@ -86,6 +86,11 @@ static inline bool rds_ready(const rds_client *c) {
 /* Total reconnections since start (for metrics). */
 uint64_t rds_reconnects(const rds_client *c);
 
+/* Commands since start that waited in onair for the connection's output
+ * buffer to drain, because Redis was reading slower than onair wrote (for
+ * metrics). */
+uint64_t rds_held(const rds_client *c);
+
 int rds_command(rds_client *c, rds_cb cb, void *ud, const char *fmt, ...);
 int rds_command_argv(rds_client *c, rds_cb cb, void *ud, int argc, const char **argv,
                      const size_t *lens);

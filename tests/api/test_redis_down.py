@@ -176,3 +176,68 @@ def test_client_gone_before_redis_answers(onair, redis_server):
         redis_server.resume()
     wait_until(lambda: timed_get(onair, "/_test/redis").status == 200, 5.0, message="recovery")
     assert onair.running()
+
+
+def _push_burst(onair, n, size):
+    """n connections each POST a `size`-byte body to /_test/redis (RPUSH);
+    returns the connections, responses unread, and the bodies."""
+    bodies = [(b"%03d" % i) * (size // 3) for i in range(n)]
+    conns = [RawConn(onair.port) for _ in range(n)]
+    for c, b in zip(conns, bodies):
+        c.send(build_request("POST", "/_test/redis", body=b))
+    return conns, bodies
+
+
+def test_commands_held_while_redis_lags_all_run_once(onair, redis_server):
+    """Redis paused while 40 requests of 60 KB arrive at once: past the first
+    64 KB, commands wait in onair rather than in hiredis' buffer (counted by
+    onair_redis_held_total); once Redis resumes, every one runs exactly once
+    and each answer is its own command's."""
+    r = redis_server.client()
+    r.delete("onair:test:list")
+    held = metric(onair.metrics(), "onair_redis_held_total")
+    redis_server.pause()
+    try:
+        conns, bodies = _push_burst(onair, 40, 60000)
+        time.sleep(0.15)
+    finally:
+        redis_server.resume()
+    try:
+        counts = [assert_json_response(c.read_response(), 200)["count"] for c in conns]
+    finally:
+        for c in conns:
+            c.close()
+    assert sorted(counts) == list(range(1, 41))
+    stored = r.lrange("onair:test:list", 0, -1)
+    for count, body in zip(counts, bodies):
+        assert stored[count - 1] == body.decode(), f"answer {count} is not its command's"
+    assert metric(onair.metrics(), "onair_redis_held_total") - held >= 30
+
+
+def test_commands_held_past_the_deadline_fail_then_recover(onair, redis_server):
+    """Held commands fail with the rest when the command deadline passes: a
+    503 for each, within the deadline, and the next commands run normally."""
+    r = redis_server.client()
+    redis_server.pause()
+    try:
+        start = time.monotonic()
+        conns, _ = _push_burst(onair, 30, 60000)
+        try:
+            for c in conns:
+                assert_unavailable(c.read_response())
+        finally:
+            for c in conns:
+                c.close()
+        assert time.monotonic() - start < 1.5
+    finally:
+        redis_server.resume()
+    wait_until(lambda: timed_get(onair, "/_test/redis").status == 200, 5.0, message="recovery")
+    r.delete("onair:test:list")
+    conns, bodies = _push_burst(onair, 3, 60000)
+    try:
+        counts = [assert_json_response(c.read_response(), 200)["count"] for c in conns]
+    finally:
+        for c in conns:
+            c.close()
+    assert sorted(counts) == [1, 2, 3]
+    assert sorted(r.lrange("onair:test:list", 0, -1)) == sorted(b.decode() for b in bodies)

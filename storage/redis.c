@@ -525,6 +525,8 @@ static void on_push(redisAsyncContext *ac, void *r, void *privdata) {
     arm_timer(c);
 }
 
+/* Written to hiredis directly, never held: nothing a subscriber connection
+ * sends before (AUTH, SELECT, on an empty buffer) can be held either. */
 static struct pending *sub_command(rds_client *c, const char *verb, const char *channel, size_t len,
                                    rds_cb cb, void *ud) {
     const char *argv[2] = {verb, channel};

@@ -3,7 +3,8 @@
 # one machine, and prints each scenario's throughput as a ratio to nginx, p99
 # latency, and each server's CPU time per request (us/r), which is the steadier
 # figure when other work shares the machine. Each server runs alone: started, measured, stopped, then the
-# other. Raw wrk output and a summary go to bench/results/<time>/.
+# other. Raw wrk output, every round's figures (rounds.txt) and a summary go to
+# bench/results/<time>/.
 #
 #   bench/run.sh
 #   BENCH_SECONDS=30 bench/run.sh            seconds per wrk run (default 10)
@@ -329,6 +330,10 @@ scenario() {
       out="$results/$name.$target.txt"
       ((ROUNDS == 1)) || out="$results/$name.$target.$round.txt"
       run_wrk "$target" "$name" "$path" "$lua" "$out" "$@"
+      # Every round's figures, not only the kept one: the spread is the
+      # honest figure on a shared machine.
+      printf '%s %s round %d: %s req/s, p99 %s, %s us/r, %s\n' "$name" "$target" "$round" \
+        "${wrk_rps:--}" "${wrk_p99:--}" "${wrk_cpu_us:--}" "${wrk_note:--}" | tee -a "$results/rounds.txt" >&2
       if [[ -z "$wrk_rps" || "$wrk_note" != - ]]; then
         log "$name: $target: ${wrk_note:-no result} (see $out)"
         failures=$((failures + 1))

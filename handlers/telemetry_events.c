@@ -34,6 +34,12 @@ struct tm_events {
     const json_doc *doc;
     buf desc;
     int n;
+    /* The span of the body from the first event's data to the end of the
+     * last's: what the script gets, so that a one-event request's data is
+     * the argument itself rather than a copy cut from it.  Events are added
+     * in body order. */
+    const char *span;
+    size_t span_len;
 };
 
 static void netstring(buf *b, const char *s, size_t n) {
@@ -60,7 +66,10 @@ static void events_add(struct tm_events *ev, const struct tm_event *e) {
         const char *p;
         size_t n;
         json_raw(ev->doc, e->data, &p, &n);
-        netstring_u64(b, (uint64_t)(p - ev->doc->src));
+        if (!ev->span)
+            ev->span = p;
+        ev->span_len = (size_t)(p + n - ev->span);
+        netstring_u64(b, (uint64_t)(p - ev->span));
         netstring_u64(b, n);
     } else {
         netstring(b, "", 0);
@@ -242,9 +251,9 @@ static void events_store(struct tm_events *ev, const struct tm_claims *c, int ne
         return;
     }
     enum { FIXED = 6 }; /* + at most 3 * RTC_UPDATES_MAX: within RDS_EVAL_MAX_ARGC */
-    const char *argv[RDS_EVAL_MAX_ARGC] = {c->app,     c->conference, c->participant,
-                                           c->session, ev->doc->src,  ev->desc.data};
-    size_t lens[RDS_EVAL_MAX_ARGC] = {36, 36, 36, 36, ev->doc->len, ev->desc.len};
+    const char *argv[RDS_EVAL_MAX_ARGC] = {
+        c->app, c->conference, c->participant, c->session, ev->span ? ev->span : "", ev->desc.data};
+    size_t lens[RDS_EVAL_MAX_ARGC] = {36, 36, 36, 36, ev->span_len, ev->desc.len};
     for (int i = 0; i < nextra; i++) {
         argv[FIXED + i] = extra[i];
         lens[FIXED + i] = strlen(extra[i]);
@@ -260,6 +269,8 @@ static int events_begin(http_request *req, json_doc *doc, struct tm_claims *c,
     ev->req = req;
     ev->doc = doc;
     ev->n = 0;
+    ev->span = NULL;
+    ev->span_len = 0;
     buf_init(&ev->desc, &req->arena);
     return 0;
 }

@@ -3,9 +3,10 @@
 -- /tracks): each appended to the conference's event stream with its raw JSON
 -- slice, and its effect on the model applied.  Every event is checked before
 -- any is written, so a refused request stores nothing.
--- ARGV[6] app  [7] conference  [8] participant  [9] session  [10] the request body
+-- ARGV[6] app  [7] conference  [8] participant  [9] session  [10] the events' data: the
+--   request body from the first event's data to the end of the last's
 -- [11] the events: per event 12 netstrings ("<len>:<bytes>"):
---   category, type, connectionId, peerId, time (ms), data offset (0-based), data length
+--   category, type, connectionId, peerId, time (ms), data offset (0-based, in [10]), data length
 --   ('' when no data), effect, a, b, c, d
 -- Effects (handlers/telemetry_ingest.c computes them):
 --   'A' addConnection: a new connection id, b new participant id for the peer,
@@ -22,7 +23,7 @@
 -- {'ok', HGETALL track} after a track event; or a refusal.
 local refused = tm_admit()
 if refused then return refused end
-local app, conf, par, ses, body, desc = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local app, conf, par, ses, span, desc = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local base = tm_base(app)
 local ckey, skey = base .. ':conf:' .. conf, base .. ':ses:' .. ses
 
@@ -154,9 +155,10 @@ for _, e in ipairs(events) do
     fields[#fields + 1] = peer
   end
   if e[7] ~= '' then
-    local off = tonumber(e[6])
+    local off, len = tonumber(e[6]), tonumber(e[7])
     fields[#fields + 1] = 'd'
-    fields[#fields + 1] = string.sub(body, off + 1, off + tonumber(e[7]))
+    -- A one-event request's data is the whole span: no second copy to hash.
+    fields[#fields + 1] = len == #span and span or string.sub(span, off + 1, off + len)
   end
   -- Every TM_MARK_EVERY-th entry's id is marked and each type counted, so a page at
   -- any offset and the count of a type are read without a scan.

@@ -183,8 +183,11 @@ static void respond(http_request *req, const struct map_set *s, const struct geo
 static int search(double lat, double lon, double limit, double margin, rds_cb cb, void *ud) {
     char geo[KEY_MAX], slat[32], slon[32], slimit[32], now[24], age[24], max[8], smargin[32];
     key_named(geo, "geo:operator");
-    snprintf(slat, sizeof slat, "%.7f", lat);
-    snprintf(slon, sizeof slon, "%.7f", lon);
+    /* The point exactly: the search's order is from here, and an answer
+     * ranked from a point a few mm off (once "%.7f") could stop before an
+     * operator nearer than its 50th by less than that. */
+    snprintf(slat, sizeof slat, "%.17g", lat);
+    snprintf(slon, sizeof slon, "%.17g", lon);
     snprintf(slimit, sizeof slimit, "%.2f", limit);
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     snprintf(age, sizeof age, "%llu", (unsigned long long)srv.cfg.gig_location_max_age_s * 1000);

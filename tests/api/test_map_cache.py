@@ -13,7 +13,7 @@ import pytest
 
 from accounts_util import Api, expect, ready, run_threads, server_env
 from gigs_util import (EARTH_R, JITSI, assert_map_entry, customer, go_online, map_at, north,
-                       operator, rand_point)
+                       operator, rand_point, set_location)
 from harness import wait_until
 
 RADIUS = 5000
@@ -125,3 +125,61 @@ def test_metrics_are_exposed(servers):
               "onair_map_cache_searches_total", "onair_map_cache_fallbacks_total",
               "onair_map_cache_unkept_total", "onair_map_cache_cells", "onair_map_cache_bytes"):
         assert n in names, n
+
+
+def redis_distance(a, b):
+    """Redis's haversine (geohashGetDistance) between (lat, lon) points."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    u, v = math.sin((lat2 - lat1) / 2), math.sin((lon2 - lon1) / 2)
+    return 2 * EARTH_R * math.asin(math.sqrt(u * u + math.cos(lat1) * math.cos(lat2) * v * v))
+
+
+def flipping_point(x, y, lon):
+    """A point on meridian `lon` (7 decimals) between x (north) and y (south)
+    from which x is nearer than y, while from the point rounded to 7 decimals
+    (a few mm south) y is nearer and x farther than y is from the point
+    itself: a store search around the rounded point (once "%.7f") listed y
+    first and stopped before x.  Margins of 0.2 mm cover Redis's 0.1 mm
+    distances.  None when no such point exists for these two."""
+    mid = round((x[0] + y[0]) / 2, 7)
+    for k in range(-40, 41):
+        for f in range(1, 25):
+            q = (mid + (k + f / 50) * 1e-7, lon)
+            c = (float(f"{q[0]:.7f}"), lon)
+            qx, qy = redis_distance(q, x), redis_distance(q, y)
+            cx, cy = redis_distance(c, x), redis_distance(c, y)
+            if qy - qx > 2e-4 and cx - qy > 2e-4 and cx - cy > 2e-4:
+                return q
+    return None
+
+
+def test_the_stores_own_answer_ranks_from_the_point_itself(servers, shared_redis):
+    """The 50th place decided by millimetres that the point's rounding to 7
+    decimals would flip: the uncached answer is the exact nearest 50, as the
+    cached one is."""
+    cached, store, _ = servers
+    base = rand_point()
+    base = (base[0], round(base[1], 7))
+    spots = [moved(base, random.uniform(-30, 30), random.uniform(-30, 30)) for _ in range(49)]
+    ops = []
+    for i in range(0, len(spots), 10):  # within the password hashing queue
+        ops += run_threads([lambda p=p: operator(store, p) for p in spots[i:i + 10]], timeout=60)
+    for o in ops:
+        assert not isinstance(o, Exception), o
+    x, y = operator(store, north(base, 800)), operator(store, north(base, -800))
+    r = shared_redis.client()
+    # Whether such a point exists depends on where the two stand to within a
+    # centimetre: x moves north by geohash cells (~0.3 m) until one does.
+    for i in range(40):
+        set_location(store, x, north(base, 800 + 0.1 * i))
+        (xlon, xlat), (ylon, ylat) = r.geopos("onair:geo:operator", x.id, y.id)
+        q = flipping_point((xlat, xlon), (ylat, ylon), base[1])
+        if q:
+            break
+    assert q is not None, "no point flips the two"
+    cust = customer(store)
+    want = map_at(store, cust.token, q)
+    assert len(want) == 50 and want[-1]["account"]["id"] == x.id, want[-1]
+    assert y.id not in {e["account"]["id"] for e in want}
+    got = map_at(cached, cust.token, q)
+    assert [e["account"]["id"] for e in got] == [e["account"]["id"] for e in want]

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from accounts_util import Api, expect, ready, run_threads, server_env
-from gigs_util import (EARTH_R, JITSI, assert_map_entry, customer, go_online, map_at, north,
-                       operator, rand_point, set_location)
+from gigs_util import (EARTH_R, JITSI, assert_map_entry, customer, go_online, haversine, map_at,
+                       north, operator, rand_point, set_location)
 from harness import wait_until
 
 RADIUS = 5000
@@ -127,13 +127,6 @@ def test_metrics_are_exposed(servers):
         assert n in names, n
 
 
-def redis_distance(a, b):
-    """Redis's haversine (geohashGetDistance) between (lat, lon) points."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    u, v = math.sin((lat2 - lat1) / 2), math.sin((lon2 - lon1) / 2)
-    return 2 * EARTH_R * math.asin(math.sqrt(u * u + math.cos(lat1) * math.cos(lat2) * v * v))
-
-
 def flipping_point(x, y, lon):
     """A point on meridian `lon` (7 decimals) between x (north) and y (south)
     from which x is nearer than y, while from the point rounded to 7 decimals
@@ -146,8 +139,8 @@ def flipping_point(x, y, lon):
         for f in range(1, 25):
             q = (mid + (k + f / 50) * 1e-7, lon)
             c = (float(f"{q[0]:.7f}"), lon)
-            qx, qy = redis_distance(q, x), redis_distance(q, y)
-            cx, cy = redis_distance(c, x), redis_distance(c, y)
+            qx, qy = haversine(q, x), haversine(q, y)
+            cx, cy = haversine(c, x), haversine(c, y)
             if qy - qx > 2e-4 and cx - qy > 2e-4 and cx - cy > 2e-4:
                 return q
     return None

@@ -1,10 +1,16 @@
 /* JID shapes (protocol/jid.h). */
 #include "protocol/jid.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
-static bool is_control(unsigned char c) {
-    return c < 0x20 || c == 0x7f;
+/* Whether s[i] starts a control character (Unicode Cc): C0, DEL, or C1
+ * (U+0080..U+009F, "\xc2\x80".."\xc2\x9f" in UTF-8). */
+static bool control_at(const char *s, size_t n, size_t i) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f)
+        return true;
+    return c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] <= 0x9f;
 }
 
 static bool node_ok(const char *s, size_t n) {
@@ -12,23 +18,21 @@ static bool node_ok(const char *s, size_t n) {
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (is_control(c) || c == ' ' || strchr("\"&'/:<>@", c))
+        if (control_at(s, n, i) || c == ' ' || strchr("\"&'/:<>@", c))
             return false;
     }
     return true;
 }
 
-/* "[" hex digits, ':' and '.' (an IPv4 tail) "]". */
+/* "[" an IPv6 address (RFC 4291's text form, an IPv4 tail allowed) "]". */
 static bool ipv6_literal_ok(const char *s, size_t n) {
-    if (n < 4 || s[0] != '[' || s[n - 1] != ']')
+    char addr[INET6_ADDRSTRLEN];
+    if (n < 4 || s[0] != '[' || s[n - 1] != ']' || n - 2 >= sizeof addr)
         return false;
-    for (size_t i = 1; i + 1 < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-        if (!hex && c != ':' && c != '.')
-            return false;
-    }
-    return true;
+    memcpy(addr, s + 1, n - 2);
+    addr[n - 2] = '\0';
+    struct in6_addr parsed;
+    return inet_pton(AF_INET6, addr, &parsed) == 1;
 }
 
 static bool domain_ok(const char *s, size_t n) {
@@ -44,7 +48,7 @@ static bool domain_ok(const char *s, size_t n) {
             continue;
         }
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c >= 0x80;
+                  c == '-' || c == '_' || (c >= 0x80 && !control_at(s, n, i));
         if (!ok)
             return false;
         label++;
@@ -56,7 +60,7 @@ static bool resource_ok(const char *s, size_t n) {
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (is_control((unsigned char)s[i]))
+        if (control_at(s, n, i))
             return false;
     return true;
 }

@@ -11,12 +11,12 @@
 
 /* True when s[0..n) is node@domain or node@domain/resource:
  * - the resource is everything after the first '/': non-empty, and no
- *   control characters (it may hold spaces, '@' and '/');
+ *   control characters (C0, DEL or C1; it may hold spaces, '@' and '/');
  * - the node is everything before the one '@' of the rest: non-empty, with no
  *   spaces, control characters nor any of " & ' / : < > @;
  * - the domain is dot-separated non-empty labels of letters, digits, '-',
- *   '_' and non-ASCII bytes (an IDN in UTF-8), or an IPv6 literal in
- *   brackets.
+ *   '_' and non-ASCII characters other than C1 controls (an IDN in UTF-8),
+ *   or an IPv6 address in brackets (inet_pton's syntax).
  * The caller checks UTF-8 and the length in characters. */
 bool jid_valid(const char *s, size_t n);
 

@@ -463,7 +463,8 @@ def _room_cases():
                       else {f: "é" * (MAX - 9) + "@conf.test"}))
     for bad in ("conference.meet.test", "@conf.test", "room@", "room@/x", "room@conf.test/",
                 "a@b@c", "ro om@conf.test", "room@conf..test", "room@conf.test.", "room@con f",
-                "ro:om@conf.test", "room@conf\x01.test", "room\x00@conf.test"):
+                "ro:om@conf.test", "room@conf\x01.test", "room\x00@conf.test",
+                "r\u0085@conf.test", "room@[abc]"):
         cases.append((f"jid-shape-{bad!r}", {"jid": bad}))
     cases.append(("session-nul", {"session": "a\x00b"}))
     cases.append(("name-nul", {"name": "a\x00b"}))
@@ -646,7 +647,10 @@ def _occupant_cases():
               ("jid-too-long", {"jid": "u" * (MAX - 6) + "@x.test"}),
               ("roomJid-too-long", {"roomJid": "r" * (MAX - 6) + "@x.test"})]
     for bad in ("user", "@meet.test", "user@", "user@meet.test/", "a@b@c", "us er@meet.test",
-                "user@meet..test", "<u>@meet.test", "user@meet.test/a\nb"):
+                "user@meet..test", "<u>@meet.test", "user@meet.test/a\nb",
+                # C1 controls (U+0080..U+009F) and bracketed text that is no IPv6 address
+                "a\u0085b@meet.test", "a\u009f@meet.test", "ab@meet.test/r\u0085",
+                "ab@meet.test/\u0080", "ab@[...]", "ab@[1.2]", "ab@[abc]", "ab@[:::::]"):
         cases.append((f"jid-shape-{bad!r}", {"jid": bad}))
         cases.append((f"roomJid-shape-{bad!r}", {"roomJid": bad}))
     for bad in ("admin", "Moderator", "PARTICIPANT", "owner", " participant"):

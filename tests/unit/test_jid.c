@@ -31,6 +31,8 @@ static void test_valid_shapes(void **state) {
         "user@[2001:db8::1]/phone",
         "first.last+tag@my-host_1.example",
         "user@example.com/\xe2\x98\x83",
+        "user@[::ffff:192.0.2.1]",        /* an IPv4 tail */
+        "\xc2\xa0x@example.com/\xc2\xa0", /* U+00A0 is not a control */
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         if (!valid(ok[i]))
@@ -62,9 +64,21 @@ static void test_invalid_shapes(void **state) {
         "user@[::1",         /* unclosed literal */
         "user@[zz::1]",      /* not hex */
         "user@[]",
+        "user@[...]", /* hex digits, ':' and '.' that are no IPv6 address */
+        "user@[1.2]",
+        "user@[abc]",
+        "user@[:::::]",
+        "user@[1:2:3:4:5:6:7:8:9]",
+        "user@[fe80::1%eth0]",   /* no zone */
         "user@example.com/a\tb", /* control characters in the resource */
         "user@example.com/a\x7f",
         "us\ter@example.com",
+        "a\xc2\x85"
+        "b@example.com", /* C1 controls (U+0085, U+009F, U+0080) */
+        "a\xc2\x9f@example.com",
+        "user@example.com/r\xc2\x85",
+        "user@example.com/\xc2\x80",
+        "user@exa\xc2\x85mple.com",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (valid(bad[i]))

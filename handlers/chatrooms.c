@@ -451,12 +451,14 @@ static void write_contacts(json_writer *w, arena *a, const struct view *rooms, s
     json_w_obj_close(w);
 }
 
-/* Views, newest activity first; the larger id first on a tie. */
+/* Views, newest activity first; the larger id first on a tie.  A view
+ * compares equal to itself, as qsort requires (a quicksort may compare the
+ * pivot with itself). */
 static int by_activity(const void *x, const void *y) {
     const struct view *a = x, *b = y;
     if (a->when != b->when)
         return a->when < b->when ? 1 : -1;
-    return a->id < b->id ? 1 : -1;
+    return (a->id < b->id) - (a->id > b->id);
 }
 
 /* Writes room_ids and rooms, in the order given. */

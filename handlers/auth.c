@@ -606,9 +606,10 @@ int client_ip(http_request *req, char *out, size_t outlen) {
     if (!nproxies || !is_trusted(out))
         return 0;
     size_t n;
-    const char *v = http_header(req, "x-forwarded-for", &n);
+    /* The last hop is the one our trusted proxy saw: the last element of the
+     * last line, since a proxy may add its line after the client's own. */
+    const char *v = http_header_last(req, "x-forwarded-for", &n);
     if (v) {
-        /* The last hop is the one our trusted proxy saw. */
         const char *comma = NULL;
         for (size_t i = 0; i < n; i++)
             if (v[i] == ',')
@@ -617,7 +618,7 @@ int client_ip(http_request *req, char *out, size_t outlen) {
         if (take_ip(last, n - (size_t)(last - v), out, outlen) == 0)
             return 0;
     }
-    v = http_header(req, "x-real-ip", &n);
+    v = http_header_last(req, "x-real-ip", &n);
     if (v)
         take_ip(v, n, out, outlen);
     return 0;

@@ -241,14 +241,26 @@ static bool name_eq(const char *a, size_t alen, const char *b) {
     return alen == blen && strncasecmp(a, b, blen) == 0;
 }
 
-const char *http_header(const http_request *req, const char *name, size_t *len) {
+/* The first or the last line of header `name`, or NULL. */
+static const char *find_header(const http_request *req, const char *name, size_t *len, bool last) {
+    const struct http_header *found = NULL;
     for (uint32_t i = 0; i < req->nheaders; i++)
         if (name_eq(req->headers[i].name, req->headers[i].name_len, name)) {
-            if (len)
-                *len = req->headers[i].value_len;
-            return req->headers[i].value;
+            found = &req->headers[i];
+            if (!last)
+                break;
         }
-    return NULL;
+    if (found && len)
+        *len = found->value_len;
+    return found ? found->value : NULL;
+}
+
+const char *http_header(const http_request *req, const char *name, size_t *len) {
+    return find_header(req, name, len, false);
+}
+
+const char *http_header_last(const http_request *req, const char *name, size_t *len) {
+    return find_header(req, name, len, true);
 }
 
 static int hexval(char c) {

@@ -94,6 +94,11 @@ void http_parser_init(struct http_parser *p, const struct http_limits *limits, v
  * general) or NULL. */
 const char *http_header(const http_request *req, const char *name, size_t *len);
 
+/* The same for the last line of a header sent on several lines: a list-valued
+ * header (RFC 9110 §5.3) whose newest element matters, as X-Forwarded-For's
+ * last hop, which a proxy appending its own line puts there. */
+const char *http_header_last(const http_request *req, const char *name, size_t *len);
+
 /* Query parameter lookup; the value is percent-decoded ('+' as space) into the
  * arena and NUL-terminated.  Returns 0, or -1 when absent. */
 int http_query(http_request *req, const char *name, const char **val, size_t *len);

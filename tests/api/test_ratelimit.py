@@ -1,7 +1,10 @@
 """Rate limits on login and registration: per account identifier and per
 client IP; X-Forwarded-For / X-Real-IP believed only from trusted proxies."""
 
+import json
+
 from accounts_util import Creds, expect_rate_limited, expect_unauthorized, new_email, start_server
+from harness import RawConn
 
 
 def limited_server(make_onair, redis_server, login=100000, ip=100000, **extra):
@@ -100,6 +103,25 @@ def test_forwarded_ip_trusted_proxy(make_onair, redis_server):
     expect_unauthorized(attempt({"X-Real-IP": "203.0.113.10"}))
     expect_unauthorized(attempt({"X-Real-IP": "203.0.113.10"}))
     expect_rate_limited(attempt({"X-Real-IP": "203.0.113.10"}))
+
+
+def test_forwarded_ip_from_the_last_of_several_lines(make_onair, redis_server):
+    """A proxy that adds its own X-Forwarded-For line after the client's (HAProxy's
+    `option forwardfor`): the field is the lines joined in order (RFC 9110 §5.3), so the
+    hop the proxy saw is on the last line, and the client's own line, different on every
+    request, does not choose its limiter key.  The same for X-Real-IP."""
+    api = limited_server(make_onair, redis_server, ip=2, ONAIR_TRUSTED_PROXIES="127.0.0.1/32")
+
+    def attempt(name, i, proxy):
+        body = json.dumps({"email": new_email(), "password": "whatever1"}).encode()
+        with RawConn(api.port) as c:
+            return c.request("POST", "/auth", body=body, headers=[
+                ("Content-Type", "application/json"), (name, f"198.51.100.{i}"), (name, proxy)])
+
+    for name, proxy in (("X-Forwarded-For", "203.0.113.7"), ("X-Real-IP", "203.0.113.8")):
+        for i in range(2):
+            expect_unauthorized(attempt(name, i, proxy))
+        expect_rate_limited(attempt(name, 2, proxy))
 
 
 def test_forwarded_ip_ignored_without_trusted_proxies(make_onair, redis_server):

@@ -82,6 +82,16 @@ local function end_session(at)
   end
 end
 
+-- Records an issue once per connection, or per session for one that names no
+-- connection (getusermedia_error): the mark issue:<code> in that hash says it
+-- has been.  The connection is this conference's (checked above).
+local function issue_once(code, at, conn)
+  local key = conn ~= '' and base .. ':conn:' .. conn or skey
+  if redis.call('HSETNX', key, 'issue:' .. code, '1') == 1 then
+    tm_issue(base, conf, code, at, ses, par, conn)
+  end
+end
+
 local stream = ckey .. ':events'
 local marks, types = stream .. ':marks', stream .. ':types'
 local answer, touched = {'ok'}, {}
@@ -110,17 +120,15 @@ for _, e in ipairs(events) do
       redis.call('HSET', base .. ':conn:' .. conn, 'state', a)
       if a == 'closed' then end_connection(conn, at) end
     end
-    if b ~= '' then tm_issue(base, conf, b, at, ses, par, conn) end
+    if b ~= '' then issue_once(b, at, conn) end
   elseif eff == 'I' then
-    tm_issue(base, conf, a, at, ses, par, conn)
+    issue_once(a, at, conn)
   elseif eff == 'X' then
     local key = base .. ':conn:' .. conn
     if a ~= '' then redis.call('HSET', key, 'type', a) end
     rtcstats_apply(key, ARGV, 12)
     for _, issue in ipairs({b, c}) do
-      if issue ~= '' and redis.call('HSETNX', key, 'issue:' .. issue, '1') == 1 then
-        tm_issue(base, conf, issue, at, ses, par, conn)
-      end
+      if issue ~= '' then issue_once(issue, at, conn) end
     end
   elseif eff == 'E' then
     end_session(at)

@@ -59,7 +59,8 @@ end
 
 -- A hash (HGETALL reply) as a JSON object: fields named in `nums` as
 -- numbers, in `bools` as true/false ('1'), in `raws` as their stored JSON;
--- '' as null.
+-- '' as null.  The ingest's once-only marks (issue:<code>) are not part of the
+-- entity and are left out.
 local NUMS = {createdMs = true, startMs = true, endMs = true, duration = true, at = true}
 local BOOLS = {ongoing = true, muted = true, ended = true}
 local RAWS = {platform = true, constraints = true, devices = true, appVersion = true,
@@ -74,7 +75,7 @@ local function object(flat)
     elseif BOOLS[k] then j = v == '1' and 'true' or 'false'
     elseif RAWS[k] then j = v
     else j = enc(v) end
-    out[#out + 1] = enc(k) .. ':' .. j
+    if string.sub(k, 1, 6) ~= 'issue:' then out[#out + 1] = enc(k) .. ':' .. j end
   end
   return '{' .. table.concat(out, ',') .. '}'
 end

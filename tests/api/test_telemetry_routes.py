@@ -133,6 +133,31 @@ def test_ice_failure_and_connection_failure_are_issues(tm):
     assert tm.issues(c) == ["ice_failed", "connection_failed"]
 
 
+def test_state_and_getusermedia_issues_are_recorded_once(tm):
+    """ice_failed and connection_failed once per connection, getusermedia_error once per
+    session, however often the SDK reports them; the marks are not part of the session."""
+    owner, _, app = tm.owner_with_app()
+    sdk = tm.sdk(app)
+    c = sdk.join()
+    cid = sdk.add_connection(peer="p")["connection_id"]
+    for _ in range(3):
+        for name in ("oniceconnectionstatechange", "onconnectionstatechange"):
+            expect(sdk.post("/connection", {"eventName": name, "peerId": "p",
+                                            "connectionId": cid, "data": "failed"}), 200)
+    for _ in range(2):
+        expect(sdk.post("/events/get-user-media",
+                        {"eventName": "getUserMedia",
+                         "data": {"error": {"name": "NotAllowedError", "message": "denied"}}}), 200)
+    assert tm.issues(c) == ["ice_failed", "connection_failed", "getusermedia_error"], tm.issues(c)
+    # another connection fails on its own account
+    other = sdk.add_connection(peer="q")["connection_id"]
+    expect(sdk.post("/connection", {"eventName": "oniceconnectionstatechange", "peerId": "q",
+                                    "connectionId": other, "data": "failed"}), 200)
+    assert tm.issues(c)[-1] == "ice_failed" and len(tm.issues(c)) == 4
+    ses = expect(tm.a.get(f"/sessions/{c['ses']}", token=owner.token), 200)["data"]
+    assert not [k for k in ses if k.startswith("issue:")], ses
+
+
 def test_stats_relay_and_tcp_are_issues_once(tm):
     sdk, c = joined(tm)
     cid = sdk.add_connection()["connection_id"]

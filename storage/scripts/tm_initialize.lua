@@ -1,7 +1,8 @@
 --! lib: gcra telemetry
 -- POST /initialize: the store's checks of API.md §6.1 in their order (the
--- app behind the key, recording, Origin, quota), then the conference
--- (claimed by its client id: concurrent calls make one) and the participant.
+-- app behind the key and its organization, recording, Origin, quota), then
+-- the conference (claimed by its client id: concurrent calls make one) and
+-- the participant.
 -- ARGV[6] apiKey  [7] Origin's host ('' none)  [8] conferenceId  [9] conferenceName
 -- [10] userId  [11] userName  [12] id for a new conference  [13] id for a new participant
 -- [14] conference limits " plan=N ... " (default plan first)  [15] month YYYYMM
@@ -13,6 +14,11 @@ if not app then return {'err', 'invalid_api_key'} end
 local a = redis.call('HMGET', tm_prefix .. '{app:' .. app .. '}', 'organization', 'recording',
                      'domain', 'interval', 'deleted')
 if not a[1] or a[5] == '1' then return {'err', 'invalid_api_key'} end
+-- An app of a deleted organization is not active either (its app routes
+-- answer 404): its key names no app.
+local org = tm_prefix .. '{org:' .. a[1] .. '}'
+local o = redis.call('HMGET', org, 'id', 'deleted', 'plan')
+if not o[1] or o[2] == '1' then return {'err', 'invalid_api_key'} end
 if a[2] ~= '1' then return {'err', 'app_not_recording'} end
 if a[3] and a[3] ~= '' and a[3] ~= ARGV[7] then return {'err', 'domain_not_allowed'} end
 
@@ -27,8 +33,7 @@ if conf and redis.call('EXISTS', base .. ':conf:' .. conf) == 1 then
   end
 else
   -- A new conference counts against the organization's plan this month.
-  local org = tm_prefix .. '{org:' .. a[1] .. '}'
-  local plan = redis.call('HGET', org, 'plan') or ''
+  local plan = o[3] or ''
   local limits = ARGV[14]
   local s, e = string.find(limits, ' ' .. plan .. '=', 1, true)
   local limit = tonumber(s and string.match(limits, '^(%d+)', e + 1) or

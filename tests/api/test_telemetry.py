@@ -64,6 +64,19 @@ def test_initialize_checks_in_order(tm):
     assert v["token"]
 
 
+def test_initialize_refuses_the_key_of_a_deleted_organizations_app(tm):
+    """Deleting the organization makes its apps inactive (404 on their routes): the key
+    names no active app, and the refused call counts no conference for the quota."""
+    owner, org, app = tm.owner_with_app()
+    expect(tm.a.delete(f"/organizations/{org['id']}", token=owner.token), 200)
+    expect(tm.a.get(f"/apps/{app['id']}", token=owner.token), 404)
+    body = {"apiKey": app["api_key"], "conferenceId": new_id("c"), "userId": "u"}
+    expect_tm_error(tm.sdk(app).post("/initialize", body, token=False), 400, "invalid_api_key")
+    month = time.strftime("%Y%m", time.gmtime())
+    assert tm.r.hget(f"onair:{{org:{org['id']}}}:usage:{month}", "conferences") is None
+    assert tm.r.get(f"{tm.base(app['id'])}:confid:{body['conferenceId']}") is None
+
+
 def test_quota_exceeded_after_the_plan_limit(make_onair, redis_server):
     env = TmEnv(*[ready(make_onair(redis_server, env=tm_env(
         ONAIR_PLANS="tiny:conferences=2;big:conferences=0")))] * 2, redis_server)

@@ -61,8 +61,13 @@ for _, e in ipairs(events) do
   end
 end
 
+-- Ends a connection once.  One whose hash has expired (its last event is
+-- older than the retention, while the session's connection set lived on) is
+-- left gone: writing endMs would make a hash of no conference and no TTL, an
+-- entity that never was.
 local function end_connection(id, at)
   local key = base .. ':conn:' .. id
+  if redis.call('EXISTS', key) == 0 then return end
   if redis.call('HSETNX', key, 'endMs', at) == 1 then
     local start = tonumber(redis.call('HGET', key, 'startMs') or at)
     redis.call('HSET', key, 'duration', math.max(0, at - start))

@@ -205,6 +205,22 @@ def test_unload_ends_session_connections_and_conference(tm):
     assert cb["cnf"] == ca["cnf"]
 
 
+def test_ending_a_session_does_not_revive_an_expired_connection(tm):
+    """A connection hash is refreshed only by its own events, the session's connection set by
+    every event: once the hash has expired (deleted here), ending the session must neither
+    recreate it nor leave any key without the retention's TTL."""
+    sdk, c = joined(tm)
+    gone = sdk.add_connection(peer="p")["connection_id"]
+    live = sdk.add_connection(peer="q")["connection_id"]
+    base = tm.base(c["app"])
+    tm.r.delete(f"{base}:conn:{gone}")
+    expect(sdk.post("/events/browser", {"eventName": "endCall"}), 200)
+    assert not tm.r.exists(f"{base}:conn:{gone}")
+    assert "endMs" in tm.hash(f"{base}:conn:{live}")
+    no_ttl = [k for k in tm.r.scan_iter(f"{base}*") if tm.r.ttl(k) == -1]
+    assert no_ttl == [], no_ttl
+
+
 def test_batch_skips_items_without_event_name_or_peer(tm):
     sdk, c = joined(tm)
     cid = sdk.add_connection(peer="p")["connection_id"]

@@ -55,6 +55,10 @@ int tm_member_str(http_request *req, const json_doc *doc, int obj, const char *n
  * -1 when it is negative or not a number. */
 int tm_member_delta(const json_doc *doc, int obj, const char *name, double *ms);
 
+/* When something the SDK reports `delta_ms` late happened: now - delta, in ms
+ * since the epoch (0 for a delta reaching before the epoch). */
+uint64_t tm_backdate(double delta_ms);
+
 /* Answers 200 with the body "" (success with nothing to return). */
 void tm_ok_empty(http_request *req);
 

@@ -192,9 +192,7 @@ static int event_read(http_request *req, const json_doc *doc, int obj, struct tm
     double delta;
     if (tm_member_delta(doc, obj, delta_name, &delta) < 0)
         return -1;
-    delta += base_delta;
-    uint64_t now = now_ms();
-    e->at = delta >= (double)now ? 0 : now - (uint64_t)delta;
+    e->at = tm_backdate(delta + base_delta);
     e->data = json_get(doc, obj, "data");
     return 0;
 }

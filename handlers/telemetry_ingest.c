@@ -107,6 +107,13 @@ void tm_initialize(http_request *req) {
             tm_invalid(req, names[i]);
             return;
         }
+    /* A retried /initialize carries its delay too: it backdates a new
+     * conference's creation. */
+    double delta;
+    if (tm_member_delta(&doc, 0, "delta", &delta) < 0) {
+        tm_invalid(req, "delta");
+        return;
+    }
     bool key_ok = len[0] == 32;
     for (size_t i = 0; key_ok && i < 32; i++)
         key_ok = (v[0][i] >= 'a' && v[0][i] <= 'z') || (v[0][i] >= '0' && v[0][i] <= '9');
@@ -114,15 +121,16 @@ void tm_initialize(http_request *req) {
         tm_error(req, 400, "invalid_api_key", "The apiKey names no active app");
         return;
     }
-    char conf[37], par[37], month[8];
+    char conf[37], par[37], month[8], at[24];
     uuid_v4(conf);
     uuid_v4(par);
     plans_month(now_ms(), month);
-    const char *argv[10] = {v[0], origin_host(req),          v[1], v[3], v[2], v[4], conf,
-                            par,  plans_conference_limits(), month};
-    size_t lens[10] = {len[0], strlen(argv[1]), len[1],       len[3], len[2], len[4], 36,
-                       36,     strlen(argv[8]), strlen(month)};
-    tm_eval(req, SCRIPT_tm_initialize, on_initialized, req, 10, argv, lens);
+    snprintf(at, sizeof at, "%llu", (unsigned long long)tm_backdate(delta));
+    const char *argv[11] = {v[0], origin_host(req),          v[1],  v[3], v[2], v[4], conf,
+                            par,  plans_conference_limits(), month, at};
+    size_t lens[11] = {len[0], strlen(argv[1]), len[1],        len[3],    len[2], len[4], 36,
+                       36,     strlen(argv[8]), strlen(month), strlen(at)};
+    tm_eval(req, SCRIPT_tm_initialize, on_initialized, req, 11, argv, lens);
 }
 
 /* ---- /sessions ---- */
@@ -194,14 +202,15 @@ static void on_session_created(redisReply *reply, int err, void *ud) {
 }
 
 /* The arguments common to both calls: op, app, conference, participant,
- * session, the sessions that make multiple_rejoins. */
-#define SESSION_ARGS 6
-static int session_args(const struct tm_claims *c, const char *op, const char **argv,
-                        size_t *lens) {
+ * session, the sessions that make multiple_rejoins, the session's start (ms;
+ * "" for an update). */
+#define SESSION_ARGS 7
+static int session_args(const struct tm_claims *c, const char *op, const char *start,
+                        const char **argv, size_t *lens) {
     static char rejoins[12];
     snprintf(rejoins, sizeof rejoins, "%d", RTC_MULTIPLE_REJOINS_SESSIONS);
-    const char *args[SESSION_ARGS] = {op,         c->app, c->conference, c->participant,
-                                      c->session, rejoins};
+    const char *args[SESSION_ARGS] = {op,         c->app,  c->conference, c->participant,
+                                      c->session, rejoins, start};
     for (int i = 0; i < SESSION_ARGS; i++) {
         argv[i] = args[i];
         lens[i] = strlen(args[i]);
@@ -222,10 +231,18 @@ void tm_sessions_create(http_request *req) {
                  "128 characters, numbers or booleans");
         return;
     }
+    /* A retried POST /sessions carries its delay: the session started then. */
+    double delta;
+    if (tm_member_delta(&doc, 0, "delta", &delta) < 0) {
+        tm_invalid(req, "delta");
+        return;
+    }
+    char start[24];
+    snprintf(start, sizeof start, "%llu", (unsigned long long)tm_backdate(delta));
     uuid_v4(c->claims.session);
     const char *argv[SESSION_ARGS + 2 * NSESSION_FIELDS];
     size_t lens[SESSION_ARGS + 2 * NSESSION_FIELDS];
-    int argc = session_args(&c->claims, "create", argv, lens);
+    int argc = session_args(&c->claims, "create", start, argv, lens);
     argc += raw_fields(&doc, session_fields, NSESSION_FIELDS, argv + argc, lens + argc);
     tm_eval(req, SCRIPT_tm_session, on_session_created, c, argc, argv, lens);
 }
@@ -303,7 +320,7 @@ void tm_sessions_update(http_request *req) {
         return;
     const char *argv[SESSION_ARGS + 2 * 4];
     size_t lens[SESSION_ARGS + 2 * 4];
-    int argc = session_args(&c, "update", argv, lens);
+    int argc = session_args(&c, "update", "", argv, lens);
     argc += raw_fields(&doc, updatable, 4, argv + argc, lens + argc);
     tm_eval(req, SCRIPT_tm_session, on_session_updated, req, argc, argv, lens);
 }

@@ -119,6 +119,11 @@ int tm_member_delta(const json_doc *doc, int obj, const char *name, double *ms) 
     return 0;
 }
 
+uint64_t tm_backdate(double delta_ms) {
+    uint64_t now = now_ms();
+    return delta_ms >= (double)now ? 0 : now - (uint64_t)delta_ms;
+}
+
 /* Copies a claim that must be a server id into out. */
 static int claim_id(const json_doc *doc, const char *name, arena *a, char out[37]) {
     const char *s;

@@ -6,6 +6,7 @@
 -- ARGV[6] apiKey  [7] Origin's host ('' none)  [8] conferenceId  [9] conferenceName
 -- [10] userId  [11] userName  [12] id for a new conference  [13] id for a new participant
 -- [14] conference limits " plan=N ... " (default plan first)  [15] month YYYYMM
+-- [16] a new conference's creation (ms, now less the request's delta)
 -- Returns {'ok', app id, conference id, participant id, interval} or a refusal.
 local refused = tm_admit()
 if refused then return refused end
@@ -44,13 +45,13 @@ else
   end
   redis.call('HINCRBY', usage, 'conferences', 1)
   redis.call('EXPIRE', usage, 400 * 86400)
-  conf, created = ARGV[12], tm_now
+  conf, created = ARGV[12], tonumber(ARGV[16])
   redis.call('SET', idx, conf)
   local ckey = base .. ':conf:' .. conf
   redis.call('HSET', ckey, 'id', conf, 'conferenceId', ARGV[8], 'app', app,
-             'organization', a[1], 'createdMs', tm_now, 'ongoing', '0')
+             'organization', a[1], 'createdMs', created, 'ongoing', '0')
   if ARGV[9] ~= '' then redis.call('HSET', ckey, 'name', ARGV[9]) end
-  redis.call('ZADD', base .. ':confs', tm_now, conf)
+  redis.call('ZADD', base .. ':confs', created, conf)
   tm_searchable(base, ARGV[8], 'conference', conf)
   tm_searchable(base, ARGV[9], 'conference', conf)
 end

@@ -183,6 +183,39 @@ def test_sessions_create_and_update(tm):
     expect_tm_error(init.put("/sessions", {"devices": []}), 401, "invalid_token")
 
 
+def test_delta_on_initialize_and_sessions_backdates_and_is_validated(tm):
+    """§6.1: delta on POSTs backdates (now - delta): a new conference's creation on
+    /initialize, the session's start on POST /sessions; negative or not a number is 400
+    invalid_parameters, and nothing is written."""
+    _, _, app = tm.owner_with_app()
+    sdk = tm.sdk(app)
+    base = tm.base(app["id"])
+    good = {"apiKey": app["api_key"], "conferenceId": new_id("c"), "userId": new_id("u")}
+    for bad in (-1, "10", [], {}, True):
+        expect_tm_error(sdk.post("/initialize", {**good, "delta": bad}, token=False), 400,
+                        "invalid_parameters")
+    assert tm.r.get(f"{base}:confid:{good['conferenceId']}") is None
+    now = time.time() * 1000
+    sdk.token = expect(sdk.post("/initialize", {**good, "delta": 30000}, token=False), 200)["token"]
+    cnf = claims_of(sdk.token)["cnf"]
+    created = int(tm.hash(f"{base}:conf:{cnf}")["createdMs"])
+    assert now - 30000 - 2000 <= created <= now - 30000 + 2000, (now, created)
+    assert tm.r.zscore(f"{base}:confs", cnf) == created
+    init = sdk.token
+    for bad in (-5, "5", [], {}, True):
+        sdk.token = init
+        expect_tm_error(sdk.post("/sessions", {"platform": {}, "delta": bad}), 400,
+                        "invalid_parameters")
+    assert tm.r.zcard(f"{base}:conf:{cnf}:sessions") == 0
+    now = time.time() * 1000
+    ses = claims_of(expect(sdk.post("/sessions", {"platform": {}, "delta": 20000}),
+                           200)["token"])["ses"]
+    start = int(tm.hash(f"{base}:ses:{ses}")["startMs"])
+    assert now - 20000 - 2000 <= start <= now - 20000 + 2000, (now, start)
+    assert tm.r.zscore(f"{base}:conf:{cnf}:sessions", ses) == start
+    assert int(tm.hash(f"{base}:conf:{cnf}")["startMs"]) == start
+
+
 def test_meta_validation(tm):
     _, _, app = tm.owner_with_app()
     sdk = tm.sdk(app)

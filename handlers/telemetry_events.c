@@ -14,8 +14,11 @@
 #include "handlers/telemetry.h"
 #include "protocol/rtcstats.h"
 
-#define EVENT_NAME_MAX 64 /* bytes */
-#define TRACK_ID_MAX 256  /* bytes */
+/* The SDK's own limit (@peermetrics/sdk CONSTRAINTS.customEvent.eventNameLength:
+ * addEvent() refuses a longer name), in characters; the SDK counts UTF-16
+ * units, never fewer than characters, so every name it sends is taken. */
+#define EVENT_NAME_MAX 120
+#define TRACK_ID_MAX 256 /* bytes */
 
 /* One event as tm_event.lua reads it. */
 struct tm_event {
@@ -176,7 +179,7 @@ static int event_read(http_request *req, const json_doc *doc, int obj, struct tm
     int r;
     if (!e->type) {
         r = tm_member_str(req, doc, obj, "eventName", &e->type, &e->type_len);
-        if (r < 0 || e->type_len > EVENT_NAME_MAX)
+        if (r < 0 || json_utf8_chars(e->type, e->type_len) > EVENT_NAME_MAX)
             return -1;
         if (r == 0 || e->type_len == 0)
             return 1;

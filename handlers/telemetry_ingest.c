@@ -16,8 +16,7 @@
 #include "handlers/telemetry.h"
 #include "protocol/rtcstats.h"
 
-#define TM_ID_MAX 64         /* ids and names of /initialize, characters */
-#define TM_EVENT_NAME_MAX 64 /* bytes */
+#define TM_ID_MAX 64 /* ids and names of /initialize, characters */
 #define META_KEYS_MAX 5
 #define META_KEY_MAX 64
 #define META_STRING_MAX 127

@@ -62,6 +62,21 @@ def test_getusermedia_and_browser_events(tm):
     expect_tm_error(sdk.post("/events/browser", {"data": {}}), 400, "missing_parameters")
 
 
+def test_event_names_up_to_the_sdks_120_characters_are_stored(tm):
+    """@peermetrics/sdk addEvent() accepts an eventName of up to 120 characters
+    (CONSTRAINTS.customEvent.eventNameLength) and takes every 4xx as final: each such name
+    is stored, non-ASCII ones too; a longer one is 400 invalid_parameters."""
+    sdk, c = joined(tm)
+    for name in ("custom-" + "n" * 113, "é" * 120):
+        r = sdk.post("/events/browser", {"eventName": name, "data": {"eventName": name}})
+        assert r.status == 200 and r.body == b'""', r
+        assert tm.events(c)[-1][b"t"] == name.encode()
+    n = len(tm.events(c))
+    expect_tm_error(sdk.post("/events/browser", {"eventName": "n" * 121}), 400,
+                    "invalid_parameters")
+    assert len(tm.events(c)) == n
+
+
 def test_delta_backdates_and_is_validated(tm):
     sdk, c = joined(tm)
     now = time.time() * 1000

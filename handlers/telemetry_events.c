@@ -133,9 +133,11 @@ static int connection_event(http_request *req, const json_doc *doc, int obj, str
         char *ids = arena_alloc(&req->arena, 2 * 37);
         uuid_v4(ids);
         uuid_v4(ids + 37);
+        /* connectionState, when given, is the pc's RTCPeerConnectionState */
         const char *state, *name;
         size_t n;
-        if (tm_member_str(req, doc, obj, "connectionState", &state, &n) < 0 ||
+        int r = tm_member_str(req, doc, obj, "connectionState", &state, &n);
+        if (r < 0 || (r == 1 && !in_list(state, connection_states)) ||
             tm_member_str(req, doc, obj, "peerName", &name, &n) < 0 || n > 256)
             return -1;
         e->eff = 'A';

@@ -138,6 +138,22 @@ def test_add_connection_and_its_events(tm):
     assert len(tm.events(c)) == n
 
 
+def test_add_connection_validates_its_connection_state(tm):
+    """§6.1: connection events validate their enum values: addConnection's connectionState,
+    when present (the SDK sends pc.connectionState), is an RTCPeerConnectionState."""
+    sdk, c = joined(tm)
+    n = len(tm.events(c))
+    for bad in ("exploded", "", "stable", 3, {}):
+        expect_tm_error(sdk.post("/connection", {"eventName": "addConnection", "peerId": "bob",
+                                                 "connectionState": bad}),
+                        400, "invalid_parameters")
+    assert len(tm.events(c)) == n
+    base = tm.base(c["app"])
+    for state, stored in (("connected", "connected"), (None, "new")):
+        cid = sdk.add_connection(peer="bob", connectionState=state)["connection_id"]
+        assert tm.hash(f"{base}:conn:{cid}")["state"] == stored
+
+
 def test_ice_failure_and_connection_failure_are_issues(tm):
     sdk, c = joined(tm)
     cid = sdk.add_connection(peer="p")["connection_id"]

@@ -43,6 +43,9 @@ struct tm_events {
      * in body order. */
     const char *span;
     size_t span_len;
+    /* Answer "" whatever the events did (a batch: API.md §6.1 gives it no
+     * other answer, even when it adds a connection). */
+    bool answer_empty;
 };
 
 static void netstring(buf *b, const char *s, size_t n) {
@@ -244,6 +247,13 @@ static void on_stored(redisReply *reply, int err, void *ud) {
     tm_ok_empty(req);
 }
 
+/* A batch's answer once stored: "" (see answer_empty). */
+static void on_stored_empty(redisReply *reply, int err, void *ud) {
+    http_request *req = ud;
+    if (tm_reply_check(req, reply, err) == 0)
+        tm_ok_empty(req);
+}
+
 /* Stores the described events, and the aggregate updates of a stats
  * sample (`nextra` field, op, value strings): one script call. */
 static void events_store(struct tm_events *ev, const struct tm_claims *c, int nextra,
@@ -261,7 +271,8 @@ static void events_store(struct tm_events *ev, const struct tm_claims *c, int ne
         argv[FIXED + i] = extra[i];
         lens[FIXED + i] = strlen(extra[i]);
     }
-    tm_eval(req, SCRIPT_tm_event, on_stored, req, FIXED + nextra, argv, lens);
+    tm_eval(req, SCRIPT_tm_event, ev->answer_empty ? on_stored_empty : on_stored, req,
+            FIXED + nextra, argv, lens);
 }
 
 /* Starts a session-token request: the body, its token, the event list. */
@@ -274,6 +285,7 @@ static int events_begin(http_request *req, json_doc *doc, struct tm_claims *c,
     ev->n = 0;
     ev->span = NULL;
     ev->span_len = 0;
+    ev->answer_empty = false;
     buf_init(&ev->desc, &req->arena);
     return 0;
 }
@@ -351,6 +363,7 @@ void tm_connection_batch(http_request *req) {
     struct tm_events ev;
     if (events_begin(req, &doc, &c, &ev) < 0)
         return;
+    ev.answer_empty = true;
     double delta;
     if (tm_member_delta(&doc, 0, "delta", &delta) < 0) {
         tm_invalid(req, "delta");

@@ -275,6 +275,18 @@ def test_batch_skips_items_without_event_name_or_peer(tm):
     assert len(tm.events(c)) == n + 2
 
 
+def test_batch_with_add_connection_answers_the_empty_string(tm):
+    """§6.1: POST /connection/batch answers 200 "" whatever its items, an addConnection
+    among them too (which still creates its connection)."""
+    sdk, c = joined(tm)
+    items = [{"eventName": "addConnection", "peerId": "bob", "peerName": "Bob"},
+             {"eventName": "onicecandidate", "peerId": "bob", "data": {"n": 1}}]
+    r = sdk.post("/connection/batch", {"data": items})
+    assert r.status == 200 and r.body == b'""', r
+    assert len(tm.r.zrange(f"{tm.base(c['app'])}:conf:{c['cnf']}:conns", 0, -1)) == 1
+    assert [e[b"t"] for e in tm.events(c)[-2:]] == [b"addConnection", b"onicecandidate"]
+
+
 def test_large_bodies(tm):
     sdk, c = joined(tm)
     cid = sdk.add_connection(peer="p")["connection_id"]

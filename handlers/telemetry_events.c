@@ -132,6 +132,9 @@ static void event_issue(struct tm_event *e, unsigned issues) {
  * one the contract lists (400 invalid_parameters). */
 static int connection_event(http_request *req, const json_doc *doc, int obj, struct tm_event *e) {
     const char *t = e->type;
+    /* A state event's name, with or without the SDK's "on" prefix (as issue
+     * detection reads it: protocol/rtcstats.c). */
+    const char *bare = strncmp(t, "on", 2) ? t : t + 2;
     if (!strcmp(t, "addConnection")) {
         char *ids = arena_alloc(&req->arena, 2 * 37);
         uuid_v4(ids);
@@ -147,21 +150,21 @@ static int connection_event(http_request *req, const json_doc *doc, int obj, str
         e->x[0] = ids, e->x[1] = ids + 37, e->x[2] = state, e->x[3] = name;
     } else if (!strcmp(t, "removeConnection")) {
         e->eff = 'R';
-    } else if (!strcmp(t, "onconnectionstatechange") || !strcmp(t, "connectionstatechange")) {
+    } else if (!strcmp(bare, "connectionstatechange")) {
         const char *s = data_str(req, doc, obj);
         if (!s || !in_list(s, connection_states))
             return -1;
         e->eff = 'S';
         e->x[0] = s;
-    } else if (!strcmp(t, "oniceconnectionstatechange")) {
+    } else if (!strcmp(bare, "iceconnectionstatechange")) {
         const char *s = data_str(req, doc, obj);
         if (!s || !in_list(s, ice_states))
             return -1;
-    } else if (!strcmp(t, "onicegatheringstatechange")) {
+    } else if (!strcmp(bare, "icegatheringstatechange")) {
         const char *s = data_str(req, doc, obj);
         if (!s || !in_list(s, gathering_states))
             return -1;
-    } else if (!strcmp(t, "onsignalingstatechange")) {
+    } else if (!strcmp(bare, "signalingstatechange")) {
         /* The state itself, or peermetrics' {signalingState} */
         const char *s = data_str(req, doc, obj);
         int d = json_get(doc, obj, "data");

@@ -122,7 +122,12 @@ def test_add_connection_and_its_events(tm):
                        ("oniceconnectionstatechange", "done"),
                        ("onicegatheringstatechange", 3),
                        ("onsignalingstatechange", {"signalingState": "x"}),
-                       ("onsignalingstatechange", "sideways")):
+                       ("onsignalingstatechange", "sideways"),
+                       # the names without "on" too, as issue detection takes them
+                       ("connectionstatechange", "nope"),
+                       ("iceconnectionstatechange", "done"),
+                       ("icegatheringstatechange", 3),
+                       ("signalingstatechange", "sideways")):
         expect_tm_error(sdk.post("/connection", {"eventName": name, "peerId": "bob",
                                                  "connectionId": cid, "data": data}),
                         400, "invalid_parameters")

@@ -52,8 +52,9 @@ struct conn {
     bool in_dispatch; /* inside the handler call: completion is the caller's */
     bool completed;   /* the async request responded; finish it at the turn's end */
     bool reading;
-    bool closing; /* handles closing */
-    bool close_after_write;
+    bool closing;           /* handles closing */
+    bool close_after_write; /* no more requests: close once the output is written */
+    bool peer_eof;          /* the client half-closed: nothing more will be read */
 };
 
 static uv_check_t turn_check;
@@ -142,7 +143,7 @@ static void conn_close(struct conn *c) {
 
 static void on_shutdown(uv_shutdown_t *sr, int status) {
     struct conn *c = sr->data;
-    if (status < 0 || c->closing) {
+    if (status < 0 || c->closing || c->peer_eof) {
         conn_close(c);
         return;
     }
@@ -214,6 +215,21 @@ static void flush(struct conn *c) {
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0)
         conn_close(c);
+}
+
+/* The client half-closed and every complete request it sent is answered: a
+ * request it left incomplete is dropped, and the connection closes once the
+ * last response is written. */
+static void end_of_input(struct conn *c) {
+    if (c->req) {
+        request_free(c->req);
+        c->req = NULL;
+    }
+    c->phase = PH_IDLE; /* the idle timer bounds the last write */
+    arm_timer(c);
+    c->close_after_write = true;
+    if (!c->out.len && !c->writing.len)
+        after_written(c);
 }
 
 /* ---- responses ---- */
@@ -409,8 +425,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     if (nread < 0) {
         if (nread == UV_EOF && c->phase != PH_LINGER && c->phase != PH_STREAM && !c->closing &&
             (c->phase == PH_HANDLING || c->out.len || c->writing.len)) {
-            /* The client half-closed after its request: answer, then close. */
-            c->close_after_write = true;
+            /* The client half-closed after its requests: answer every complete
+             * one (those held in c->pending too, see finish_request), then
+             * close. */
+            c->peer_eof = true;
+            if (c->phase != PH_HANDLING && !c->close_after_write)
+                end_of_input(c);
             update_reading(c);
             return;
         }
@@ -443,7 +463,7 @@ static void update_reading(struct conn *c) {
     bool want;
     if (c->phase == PH_LINGER || c->phase == PH_STREAM)
         want = true;
-    else if (c->close_after_write || c->pending.len >= PENDING_MAX)
+    else if (c->close_after_write || c->peer_eof || c->pending.len >= PENDING_MAX)
         want = false;
     else if (c->reading)
         want = unsent < OUT_HIGH_WATER;
@@ -492,8 +512,13 @@ static void dispatch(struct conn *c) {
 }
 
 /* The request that began a stream is finished: from now on the connection
- * only carries the stream. */
+ * only carries the stream.  A client that half-closed gets none, as when it
+ * half-closes during one. */
 static void start_stream(struct conn *c) {
+    if (c->peer_eof) {
+        conn_close(c);
+        return;
+    }
     buf_free(&c->pending); /* nothing more is parsed */
     c->phase = PH_STREAM;
     arm_timer(c);
@@ -501,7 +526,8 @@ static void start_stream(struct conn *c) {
 }
 
 /* Called when the current request's response is queued: frees it and goes on
- * with the next pipelined request, if any. */
+ * with the next pipelined request, if any; after the client's EOF, closes once
+ * no complete request is left. */
 static void finish_request(struct conn *c) {
     request_free(c->req);
     c->req = NULL;
@@ -525,6 +551,8 @@ static void finish_request(struct conn *c) {
         feed(c, data.data, data.len);
         buf_free(&data);
     }
+    if (c->peer_eof && !c->closing && !c->close_after_write && c->phase != PH_HANDLING)
+        end_of_input(c);
     update_reading(c);
 }
 

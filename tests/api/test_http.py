@@ -295,6 +295,40 @@ def test_pipelined_slow_first_request_keeps_order(shared_onair):
     assert 0.19 <= elapsed < 2, elapsed
 
 
+def test_halfclose_after_pipelined_requests_answers_all(shared_onair):
+    """A client that half-closes (shutdown(SHUT_WR)) right after pipelining
+    its requests, the first one slow, gets every complete one answered in
+    order; an incomplete one at the end is dropped, and the server closes."""
+    reqs = [build_request("GET", "/_test/sleep?ms=200"),
+            build_request("GET", "/health"),
+            build_request("GET", "/_test/redis"),
+            build_request("POST", "/_test/echo", body=b'{"n":1}')]
+    with RawConn(shared_onair.port) as c:
+        c.send(b"".join(reqs) + b"GET /hea")
+        c.sock.shutdown(socket.SHUT_WR)
+        rs = [c.read_response(timeout=3) for _ in reqs]
+        assert c.wait_closed(2), "server kept a half-closed connection open"
+    assert_json_response(rs[0], 200, {"slept": 200})
+    assert_json_response(rs[1], 200, {"status": "ok"})
+    assert isinstance(assert_json_response(rs[2], 200)["count"], int)
+    assert_json_response(rs[3], 200, {"echo": {"n": 1}})
+
+
+@pytest.mark.parametrize("first", ["/_test/sleep?ms=100", "/health"])
+@pytest.mark.parametrize("half_close", [False, True])
+def test_request_after_connection_close_is_not_answered(shared_onair, first, half_close):
+    """Nothing pipelined behind a "Connection: close" request is answered,
+    whether or not the client half-closes after sending it."""
+    with RawConn(shared_onair.port) as c:
+        c.send(build_request("GET", first, headers=[("Connection", "close")])
+               + build_request("GET", "/health"))
+        if half_close:
+            c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response(timeout=3)
+        assert r.status == 200 and r.wants_close(), r
+        assert c.wait_closed(2), "server kept the connection open"
+
+
 def test_pipelined_large_burst(shared_onair):
     n = 200
     with RawConn(shared_onair.port) as c:

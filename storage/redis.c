@@ -66,8 +66,8 @@ struct rds_client {
     uv_loop_t *loop;
     redisAsyncContext *ac;
     enum rds_state state;
-    uv_timer_t timer; /* oldest deadline, connect/handshake deadline, or backoff */
-    bool drop_requested;
+    uv_timer_t timer;        /* oldest deadline, connect/handshake deadline, backoff, or drop */
+    const char *drop_reason; /* set: the timer drops the connection (drop_soon) */
     unsigned attempt;
     uint64_t reconnects;
     uint64_t held_total; /* commands that were held (OBUF_WINDOW) */
@@ -94,7 +94,7 @@ static char script_sha[SCRIPT__COUNT][41];
 static struct pending *free_pending;
 
 static void arm_timer(rds_client *c);
-static void drop_connection(rds_client *c, const char *why);
+static void drop_soon(rds_client *c, const char *why);
 
 const char *rds_state_name(enum rds_state s) {
     static const char *const names[] = {"disconnected", "connecting", "ready", "backoff", "closed"};
@@ -566,17 +566,23 @@ void rds_free(rds_client *c) {
     free(c);
 }
 
-/* The timer means, by state: BACKOFF, time to reconnect; CONNECTING, the
- * connect-and-handshake deadline passed (or the handshake failed); READY, the
- * oldest command's deadline may have passed. */
+static void drop_connection(rds_client *c, const char *why);
+
+/* The timer means: a drop is due (drop_soon); otherwise, by state: BACKOFF,
+ * time to reconnect; CONNECTING, the connect-and-handshake deadline passed;
+ * READY, the oldest command's deadline may have passed. */
 static void on_timer(uv_timer_t *t) {
     rds_client *c = t->data;
+    if (c->drop_reason) {
+        drop_connection(c, c->drop_reason);
+        return;
+    }
     switch (c->state) {
     case RDS_BACKOFF:
         start_connect(c);
         return;
     case RDS_CONNECTING:
-        drop_connection(c, c->drop_requested ? "handshake failed" : "connect timed out");
+        drop_connection(c, "connect timed out");
         return;
     case RDS_READY:
         if (c->on_message && !oldest_live(c))
@@ -588,9 +594,12 @@ static void on_timer(uv_timer_t *t) {
     }
 }
 
-/* Arms the timer for the oldest in-flight deadline, or drops the connection
- * when it has already passed. */
+/* Arms the timer for the oldest in-flight deadline, or has the connection
+ * dropped when it has already passed.  Called from hiredis' callbacks and
+ * from rds_* calls, so it never drops the connection itself. */
 static void arm_timer(rds_client *c) {
+    if (c->drop_reason)
+        return; /* the timer is set for the drop */
     uint64_t now = uv_now(c->loop);
     struct pending *oldest = oldest_live(c);
     if (!oldest) {
@@ -602,13 +611,14 @@ static void arm_timer(rds_client *c) {
     }
     if (oldest->deadline <= now) {
         log_warn("redis", "command timed out after %u ms; reconnecting", c->timeout_ms);
-        drop_connection(c, "timeout");
+        drop_soon(c, "timeout");
         return;
     }
     uv_timer_start(&c->timer, on_timer, oldest->deadline - now, 0);
 }
 
 static void schedule_reconnect(rds_client *c) {
+    c->drop_reason = NULL; /* the connection is gone already */
     if (c->closing) {
         set_state(c, RDS_CLOSED);
         return;
@@ -624,7 +634,10 @@ static void schedule_reconnect(rds_client *c) {
 }
 
 /* Abandons the current connection: fails what is in flight, frees the
- * context (hiredis then releases every pending record) and backs off. */
+ * context (hiredis then releases every pending record) and backs off.  Runs
+ * from the timer only: inside a hiredis callback, or an rds_* call made from
+ * one, freeing the records would pull them from under hiredis' or on_push's
+ * feet, and callbacks would run inside the call that registered them. */
 static void drop_connection(rds_client *c, const char *why) {
     redisAsyncContext *ac = c->ac;
     set_state(c, RDS_DISCONNECTED);
@@ -648,15 +661,20 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     schedule_reconnect(c);
 }
 
+/* Has the connection dropped at the start of the next loop turn, from the
+ * timer (see drop_connection). */
+static void drop_soon(rds_client *c, const char *why) {
+    c->drop_reason = why;
+    uv_timer_start(&c->timer, on_timer, 0, 0);
+}
+
 static void handshake_step(redisReply *reply, int err, void *ud) {
     rds_client *c = ud;
     if (err || !reply || reply->type == REDIS_REPLY_ERROR) {
         log_warn("redis", "handshake failed: %s",
                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
-        /* Not from inside hiredis' callback: let the timer drop it. */
-        c->drop_requested = true;
         c->handshake_left = 0;
-        uv_timer_start(&c->timer, on_timer, 0, 0);
+        drop_soon(c, "handshake failed");
         return;
     }
     if (--c->handshake_left == 0) {
@@ -783,7 +801,6 @@ static void start_connect(rds_client *c) {
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* One deadline bounds the connect and the handshake together. */
-    c->drop_requested = false;
     uv_timer_start(&c->timer, on_timer, c->timeout_ms, 0);
 }
 

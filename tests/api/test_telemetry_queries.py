@@ -160,6 +160,7 @@ def test_one_conference_with_participants_and_issues(tm):
     owner, _, app = tm.owner_with_app()
     cid = new_id("conf")
     sdk, c = join(tm, app, conference=cid, conferenceName="Weekly sync", userName="Ann")
+    time.sleep(0.002)  # its own millisecond: participants are listed newest first
     _, c2 = join(tm, app, conference=cid, srv=tm.srv_b)
     sdk.post("/events/get-user-media", {"eventName": "getUserMediaError",
                                         "data": {"error": {"name": "NotAllowedError"}}})

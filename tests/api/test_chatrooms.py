@@ -531,9 +531,10 @@ def test_idle_room_becomes_inactive_once_across_instances(idle_env, sse):
     to_b = [sse.ok(e.b.port, token=b.token)]
     # messages re-arm the deadline: active throughout
     for i in range(4):
+        if i:
+            time.sleep(IDLE_MS / 2000)
         d = say(e.a if i % 2 else e.b, a, room, f"keep {i}")
         assert d["is_active"] is True, d
-        time.sleep(IDLE_MS / 2000)
     assert listing(e.a, b)["rooms"][str(room)]["is_active"] is True
     t0 = time.monotonic()
     wait_until(lambda: not listing(e.b, a)["rooms"][str(room)]["is_active"], 5,

@@ -442,7 +442,7 @@ def test_stalled_clients_do_not_delay_others(shared_onair):
         for _ in range(5):
             r = shared_onair.get("/health")
             assert_json_response(r, 200, {"status": "ok"})
-            assert r.elapsed < 0.1, f"/health took {r.elapsed:.3f}s next to stalled clients"
+            assert r.elapsed < 0.5, f"/health took {r.elapsed:.3f}s next to stalled clients"
         # the stalled ones can still complete
         half.send(b"lth HTTP/1.1\r\nHost: x\r\n\r\n")
         assert_json_response(half.read_response(), 200, {"status": "ok"})
@@ -472,7 +472,7 @@ def test_client_that_does_not_read_does_not_block_others(shared_onair):
         for _ in range(5):
             r = shared_onair.get("/health")
             assert_json_response(r, 200, {"status": "ok"})
-            assert r.elapsed < 0.1, f"/health took {r.elapsed:.3f}s next to a non-reading client"
+            assert r.elapsed < 0.5, f"/health took {r.elapsed:.3f}s next to a non-reading client"
     finally:
         hog.close()
     # the server is still fine after the hog disconnects

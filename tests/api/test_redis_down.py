@@ -199,7 +199,8 @@ def test_commands_held_while_redis_lags_all_run_once(onair, redis_server):
     redis_server.pause()
     try:
         conns, bodies = _push_burst(onair, 40, 60000)
-        time.sleep(0.15)
+        wait_until(lambda: metric(onair.metrics(), "onair_redis_held_total") - held >= 30, 5,
+                   message="commands held while Redis is paused")
     finally:
         redis_server.resume()
     try:

@@ -617,9 +617,9 @@ def test_ping_timeout_makes_a_dealer_ineligible(make_onair, redis_server):
     d = org.dealer(ping=False)
     ping_ok(e.a, d, timeout_ms=1500)
     s, _ = request_stream(e.a, org.code, status="requested", offeredTo=[d.id])
-    time.sleep(1.0)
+    time.sleep(0.5)
     request_stream(e.b, org.code, status="requested", offeredTo=[d.id])
-    time.sleep(0.7)  # 1.7 s since the ping
+    time.sleep(1.2)  # 1.7 s since the ping
     request_stream(e.a, org.code, status="missed-offline", offeredTo=[])
     request_stream(e.b, org.code, status="missed-offline", offeredTo=[])
     ping_ok(e.b, d, timeout_ms=1500)
